@@ -1,0 +1,72 @@
+# Two commands matter (README): `make demo` runs the main job, `make test` runs every test.
+# Environments are cached outside the clone, keyed by the files they come from, so a fresh clone
+# (CI) reuses them while pyproject.toml / requirements-ha.txt are unchanged.
+
+PYTHON ?= python3.11
+CACHE ?= $(HOME)/.cache/image-to-text
+BRIDGE_KEY := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HA_KEY := $(shell cat requirements-ha.txt | sha1sum | cut -c1-12)
+BRIDGE_VENV := $(CACHE)/venv-bridge-$(BRIDGE_KEY)
+HA_VENV := $(CACHE)/venv-ha-$(HA_KEY)
+BPY := $(BRIDGE_VENV)/bin/python
+HPY := $(HA_VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+
+.PHONY: all demo test test-bridge test-ha lint typecheck bench env env-ha clean
+
+all: test
+
+# torch first, from the CPU wheel: a bare `torch` requirement would pull a multi-GB CUDA build.
+$(BRIDGE_VENV)/.ready: pyproject.toml
+	rm -rf $(BRIDGE_VENV)
+	$(PYTHON) -m venv $(BRIDGE_VENV)
+	$(BPY) -m pip install -q --upgrade pip
+	$(BPY) -m pip install -q torch==2.13.0
+	$(BPY) -m pip install -q ".[dev]" && $(BPY) -m pip uninstall -q -y image-to-text-bridge
+	touch $@
+
+# The project itself is installed editable into the cached venv from *this* clone, every time
+# (a second or two), so the `image-to-text` command always runs the code in front of you.
+.venv: $(BRIDGE_VENV)/.ready FORCE
+	$(BPY) -m pip install -q --no-deps --no-build-isolation -e .
+	ln -sfn $(BRIDGE_VENV) .venv
+
+$(HA_VENV)/.ready: requirements-ha.txt
+	rm -rf $(HA_VENV)
+	$(PYTHON) -m venv $(HA_VENV)
+	$(HPY) -m pip install -q --upgrade pip
+	$(HPY) -m pip install -q -r requirements-ha.txt
+	touch $@
+
+.venv-ha: $(HA_VENV)/.ready
+	ln -sfn $(HA_VENV) .venv-ha
+
+env: .venv
+env-ha: .venv-ha
+
+FORCE:
+
+demo: .venv
+	.venv/bin/image-to-text demo
+
+lint: .venv
+	.venv/bin/ruff check bridge tests bench custom_components
+	.venv/bin/ruff format --check bridge tests/bridge bench
+
+typecheck: .venv
+	.venv/bin/mypy bridge
+
+test-bridge: .venv
+	.venv/bin/python -m pytest -q tests/bridge
+
+test-ha: .venv-ha .venv
+	cd tests/integration && ../../.venv-ha/bin/python -m pytest -q -p no:cacheprovider
+
+test: lint typecheck test-bridge test-ha
+
+bench: .venv
+	.venv/bin/python bench/caption_speed.py
+
+clean:
+	rm -rf .venv .venv-ha .pytest_cache .mypy_cache .ruff_cache

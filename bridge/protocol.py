@@ -1,0 +1,212 @@
+"""The MQTT protocol between the bridge and everyone else (``docs/protocol.md``, version 1).
+
+This module is the only place in the bridge that knows topic layouts and payload shapes.
+The Home Assistant integration has its own mirror of it, and both are tested against the
+same example payloads in ``tests/fixtures/protocol/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.errors import FrameError
+
+PROTOCOL_VERSION = 1
+STATE_ONLINE = "online"
+STATE_OFFLINE = "offline"
+
+
+def now_iso() -> str:
+    """UTC timestamp in ISO 8601 with milliseconds, as every payload carries them."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic the bridge publishes or listens to, derived from the base topic."""
+
+    base: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/bridge/state"
+
+    @property
+    def info(self) -> str:
+        return f"{self.base}/bridge/info"
+
+    @property
+    def request(self) -> str:
+        return f"{self.base}/request"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def result(self, camera: str, task: str) -> str:
+        return f"{self.base}/{camera}/{task}"
+
+    def image(self, camera: str, task: str) -> str:
+        return f"{self.base}/{camera}/{task}/image"
+
+    def error(self, camera: str) -> str:
+        return f"{self.base}/{camera}/error"
+
+    def meter_set(self, camera: str) -> str:
+        return f"{self.base}/{camera}/meter/set"
+
+    def discovery(self, bridge_id: str, camera: str, task: str) -> str:
+        return f"{self.discovery_prefix}/sensor/{bridge_id}/{camera}_{task}/config"
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, the wire form of every JSON payload."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def build_result(
+    *,
+    camera: str,
+    task: str,
+    text: str,
+    frame_id: str,
+    model: str,
+    latency_ms: float,
+    captured_at: str,
+    extra: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """A result event (BRIEF §2); ``extra`` carries task-specific fields (lines, value...)."""
+    payload: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "camera": camera,
+        "task": task,
+        "text": text,
+        "frame_id": frame_id,
+        "model": model,
+        "latency_ms": round(latency_ms, 1),
+        "captured_at": captured_at,
+        "published_at": now_iso(),
+    }
+    if extra:
+        payload.update(extra)
+    if request_id is not None:
+        payload["id"] = request_id
+    return payload
+
+
+def build_error(
+    *,
+    camera: str,
+    frame_id: str | None,
+    code: str,
+    detail: str,
+    task: str | None = None,
+    model: str | None = None,
+    extra: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """An error event: a stable ``error`` code for automations, ``detail`` for people."""
+    payload: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "camera": camera,
+        "frame_id": frame_id,
+        "error": code,
+        "detail": detail,
+        "published_at": now_iso(),
+    }
+    if task is not None:
+        payload["task"] = task
+    if model is not None:
+        payload["model"] = model
+    if extra:
+        payload.update(extra)
+    if request_id is not None:
+        payload["id"] = request_id
+    return payload
+
+
+@dataclass(frozen=True)
+class Request:
+    """An on-demand analysis asked for on ``<base>/request``."""
+
+    id: str
+    reply_to: str
+    task: str
+    image: bytes | None
+    url: str | None
+    camera: str
+    prompt: str | None
+
+
+def parse_request(payload: bytes) -> Request:
+    """Validate a request; ``FrameError('bad_request', ...)`` says what is wrong with it."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FrameError("bad_request", f"request is not JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise FrameError("bad_request", "request must be a JSON object")
+    for key in ("id", "reply_to", "task"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise FrameError("bad_request", f"request needs a non-empty string {key!r}")
+    reply_to = data["reply_to"]
+    if any(c in reply_to for c in "#+"):
+        raise FrameError("bad_request", "reply_to must be a topic without wildcards")
+    image: bytes | None = None
+    url = data.get("url")
+    if isinstance(data.get("image"), str):
+        image = decode_base64(data["image"])
+    elif not isinstance(url, str):
+        raise FrameError("bad_request", "request needs 'image' (base64) or 'url'")
+    camera = data.get("camera") or "request"
+    prompt = data.get("prompt")
+    return Request(
+        id=data["id"],
+        reply_to=reply_to,
+        task=data["task"],
+        image=image,
+        url=url if image is None else None,
+        camera=str(camera),
+        prompt=prompt if isinstance(prompt, str) and prompt else None,
+    )
+
+
+def decode_base64(text: str) -> bytes:
+    """Decode base64 (a ``data:`` URL prefix is allowed); ``FrameError('bad_base64')`` if not."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise FrameError("bad_base64", f"the image is not valid base64 ({err})") from err
+
+
+def build_info(
+    *,
+    version: str,
+    bridge_id: str,
+    base_topic: str,
+    cameras: dict[str, dict[str, Any]],
+    models: dict[str, dict[str, Any]],
+    counters: dict[str, dict[str, Any]],
+    started_at: str,
+) -> dict[str, Any]:
+    """The retained bridge description Home Assistant builds its entities from."""
+    return {
+        "v": PROTOCOL_VERSION,
+        "version": version,
+        "bridge_id": bridge_id,
+        "base_topic": base_topic,
+        "cameras": cameras,
+        "models": models,
+        "counters": counters,
+        "started_at": started_at,
+        "published_at": now_iso(),
+    }
