@@ -10,7 +10,9 @@ BRIDGE_VENV := $(CACHE)/venv-bridge-$(BRIDGE_KEY)
 HA_VENV := $(CACHE)/venv-ha-$(HA_KEY)
 BPY := $(BRIDGE_VENV)/bin/python
 HPY := $(HA_VENV)/bin/python
-export HF_HUB_OFFLINE := 1
+# No model hub here or in CI; `make demo HF_HUB_OFFLINE=0` lets a connected machine download.
+HF_HUB_OFFLINE ?= 1
+export HF_HUB_OFFLINE
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
 .PHONY: all demo test test-bridge test-ha lint typecheck bench env env-ha clean

@@ -1,0 +1,289 @@
+"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config`` (BRIEF §4).
+
+Exit codes: 0 done, 1 a runtime failure (broker refused us, an image could not be analysed),
+2 a configuration or usage error (the message names the file and the key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge import __version__
+from bridge.config import BridgeConfig, MeterConfig, ModelConfig, explain, load_config
+from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine, known_engines
+from bridge.errors import BridgeError, ConfigError, FrameError, ModelError, TransportError
+from bridge.frames import decode_image, frame_id_of
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+DEFAULT_ENGINES = {"caption": "transformers", "ocr": "rapidocr", "meter": "meter"}
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("transformers", "httpx", "huggingface_hub", "RapidOCR", "amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# run
+
+
+async def serve(config: BridgeConfig) -> int:
+    """Run the bridge until SIGTERM or SIGINT; exit code as for the command."""
+    from bridge.broker import EmbeddedBroker  # noqa: PLC0415
+    from bridge.service import BridgeService  # noqa: PLC0415
+
+    broker = None
+    protocol = 5
+    if config.mqtt.embedded:
+        broker = EmbeddedBroker(config.mqtt.port)
+        await broker.start()
+        protocol = 4
+        config = _with_host(config, "127.0.0.1")
+    service = BridgeService(config, protocol=protocol)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start(connect_wait=None)
+        assert service.transport is not None
+        first = asyncio.ensure_future(service.transport.wait_first_connect())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({first, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if first.done() and first.exception() is not None:
+            raise first.exception()  # type: ignore[misc]
+        await stopped
+        logging.getLogger(__name__).info("stopping")
+        return EXIT_OK
+    except TransportError as err:
+        logging.getLogger(__name__).error("%s", err)  # noqa: TRY400 - the message says it all
+        return EXIT_FAILED
+    finally:
+        await service.stop()
+        if broker is not None:
+            await broker.stop()
+
+
+def _with_host(config: BridgeConfig, host: str) -> BridgeConfig:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(config, mqtt=replace(config.mqtt, host=host))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    return asyncio.run(serve(config))
+
+
+# check-config
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    unknown = [
+        f"models.{task}.engine: unknown engine {m.engine!r} (known: {', '.join(known_engines())})"
+        for task, m in config.models.items()
+        if m.engine not in known_engines()
+    ]
+    if unknown:
+        for line in unknown:
+            print(f"{args.file}: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"# {args.file} is valid. Effective configuration (secrets masked):")
+    print(yaml.safe_dump(explain(config), sort_keys=False, allow_unicode=True), end="")
+    cams = ", ".join(f"{c.name} ({'+'.join(c.tasks)} on {c.topic})" for c in config.cameras.values())
+    print(f"# cameras: {cams}")
+    print(f"# results on {config.mqtt.base_topic}/<camera>/<task>; state on "
+          f"{config.mqtt.base_topic}/bridge/state")
+    return EXIT_OK
+
+
+# analyze
+
+
+def _parse_roi(text: str) -> tuple[int, int, int, int]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    if len(parts) != 4 or not all(p.lstrip("-").isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"--roi expects x,y,w,h (4 integers), got {text!r}")
+    x, y, w, h = (int(p) for p in parts)
+    return (x, y, w, h)
+
+
+def _analyze_items(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.manifest:
+        manifest = Path(args.manifest)
+        try:
+            entries = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(str(manifest), "", f"cannot read the manifest ({err})") from err
+        if not isinstance(entries, list):
+            raise ConfigError(str(manifest), "", "expected a JSON list of {file, roi, ...}")
+        items = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+                raise ConfigError(str(manifest), f"[{index}].file", "expected a file name")
+            item = dict(entry)
+            item["path"] = str(manifest.parent / entry["file"])
+            items.append(item)
+        return items
+    return [{"file": f, "path": f} for f in args.images]
+
+
+def _meter_settings(args: argparse.Namespace, item: dict[str, Any]) -> MeterConfig | None:
+    if args.task != "meter":
+        return None
+    roi = item.get("roi", args.roi)
+    digits = item.get("digits", args.digits)
+    if digits is None or (roi is None and item.get("corners") is None):
+        raise ConfigError(
+            args.manifest or "command line", "roi/digits", "the meter task needs --roi and --digits"
+        )
+    corners = item.get("corners")
+    return MeterConfig(
+        digits=int(digits),
+        decimals=int(item.get("decimals", args.decimals or 0)),
+        roi=tuple(int(v) for v in roi) if roi is not None else None,  # type: ignore[arg-type]
+        corners=tuple((int(p[0]), int(p[1])) for p in corners) if corners else None,
+        rotation=float(item.get("rotation", args.rotation or 0.0)),
+    )
+
+
+def _load_engine(args: argparse.Namespace) -> Engine:
+    engine_name = args.engine or DEFAULT_ENGINES[args.task]
+    model = args.model
+    if args.task == "caption" and model is None and engine_name == "transformers":
+        model = "Salesforce/blip-image-captioning-base"
+    config = ModelConfig(
+        engine=engine_name,
+        model=model,
+        max_new_tokens=args.max_new_tokens,
+        prompt=args.prompt,
+        precision=args.precision,
+        batch_size=1,
+    )
+    engine = create_engine(config)
+    engine.load()
+    return engine
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    items = _analyze_items(args)
+    try:
+        engine = _load_engine(args)
+    except ModelError as err:
+        print(f"error: {err.detail}", file=sys.stderr)
+        return EXIT_FAILED
+    failed = 0
+    for item in items:
+        line: dict[str, Any] = {"file": item["file"], "task": args.task}
+        try:
+            data = Path(item["path"]).read_bytes()
+            line["frame_id"] = frame_id_of(data)
+            size = None if args.task == "meter" else engine.input_size
+            image = decode_image(data, 100_000_000, size)
+            options = JobOptions(prompt=args.prompt, meter=_meter_settings(args, item))
+            output = engine.run_batch([image], [options])[0]
+        except OSError as err:
+            output = ModelError("unreadable_file", f"cannot read {item['path']}: {err.strerror}")
+        except FrameError as err:
+            output = ModelError(err.code, err.detail)
+        if isinstance(output, EngineOutput):
+            line.update(text=output.text, model=engine.label, **output.extra)
+            line.setdefault("value", None)
+        else:
+            failed += 1
+            line.update(value=None, error=output.code, detail=output.detail)
+            line.update(getattr(output, "extra", None) or {})
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    return EXIT_FAILED if failed and failed == len(items) else EXIT_OK
+
+
+# demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bridge.demo import run_demo  # noqa: PLC0415
+
+    if args.log_level == "info":
+        # The demo prints what a user wants to see; the bridge's own log stays for problems.
+        logging.getLogger().setLevel(logging.CRITICAL)
+
+    return asyncio.run(run_demo(Path(args.config), Path(args.samples), args.caption_model))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="image-to-text", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"image-to-text {__version__}")
+    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bridge service")
+    run.add_argument("-c", "--config", required=True, help="configuration YAML file")
+    run.set_defaults(func=cmd_run)
+
+    root = Path(__file__).resolve().parent.parent
+    demo = sub.add_parser("demo", help="embedded broker + bridge + sample frames, results printed")
+    demo.add_argument("-c", "--config", default=str(root / "config" / "demo.yaml"))
+    demo.add_argument("--samples", default=str(root / "config" / "samples"))
+    demo.add_argument("--caption-model", help="caption model id or local folder to use instead")
+    demo.set_defaults(func=cmd_demo)
+
+    check = sub.add_parser("check-config", help="validate a configuration file and explain it")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    analyze = sub.add_parser("analyze", help="analyse image files; one JSON line per image")
+    analyze.add_argument("--task", choices=("caption", "ocr", "meter"), required=True)
+    analyze.add_argument("--engine", help="engine name (default: per task)")
+    analyze.add_argument("--model", help="model id or local folder")
+    analyze.add_argument("--prompt", help="caption prompt (BLIP conditional captioning)")
+    analyze.add_argument("--max-new-tokens", type=int, default=30)
+    analyze.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8", "fp16"))
+    analyze.add_argument("--roi", type=_parse_roi, help="meter region x,y,w,h")
+    analyze.add_argument("--digits", type=int, help="meter: number of digits")
+    analyze.add_argument("--decimals", type=int, default=0, help="meter: digits after the point")
+    analyze.add_argument("--rotation", type=float, default=0.0, help="meter: degrees")
+    analyze.add_argument("--manifest", help="JSON list of {file, roi, digits, decimals}")
+    analyze.add_argument("images", nargs="*")
+    analyze.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``image-to-text`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "analyze" and not args.images and not args.manifest:
+        parser.error("analyze needs IMAGE files or --manifest")
+    _setup_logging(args.log_level)
+    try:
+        code: int = args.func(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BridgeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -1,0 +1,216 @@
+"""Hugging Face image-to-text models (BLIP, GIT, VisionEncoderDecoder captioners, TrOCR).
+
+transformers 5 removed the ``image-to-text`` pipeline, so this engine drives the processor and
+``model.generate`` itself, which is also what lets frames of several cameras share one batch.
+Any model id on the hub or any local folder made with ``save_pretrained`` loads the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from bridge.config import ModelConfig
+from bridge.engines.base import Engine, EngineOutput, JobOptions, register
+from bridge.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+_LOGGER = logging.getLogger(__name__)
+PROMPTABLE = frozenset({"blip", "git"})
+MISSING_MODEL_HINT = (
+    "Download it once where the hub is reachable (`hf download {model}`) and copy the cache, "
+    "or save it to a folder with save_pretrained() and set the model to that folder's path"
+)
+
+
+def resolve_device(wanted: str) -> str:
+    """``auto`` means the first CUDA device when there is one, else the CPU."""
+    import torch  # noqa: PLC0415 - torch is heavy; import it when a model is actually loaded
+
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        _LOGGER.warning("device %s asked for but CUDA is not available; using the CPU", wanted)
+        return "cpu"
+    return wanted
+
+
+def offline_only(model: str) -> bool:
+    """Load only from disk for local folders and when ``HF_HUB_OFFLINE`` is set.
+
+    Without this, a missing model on a machine with no internet spends minutes in the hub
+    client's retries before the user is told anything.
+    """
+    return Path(model).is_dir() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+@register("transformers")
+class TransformersEngine(Engine):
+    """Image captioning with any ``AutoModelForImageTextToText`` checkpoint."""
+
+    default_model = "Salesforce/blip-image-captioning-base"
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.model_id = config.model or self.default_model
+        self.device = "cpu"
+        self.model: Any = None
+        self.processor: Any = None
+        self.dtype: torch.dtype | None = None
+        self.promptable = False
+
+    @property
+    def label(self) -> str:
+        return self.model_id
+
+    def load(self) -> None:
+        import torch  # noqa: PLC0415
+        from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: PLC0415
+
+        local = offline_only(self.model_id)
+        try:
+            processor = AutoProcessor.from_pretrained(self.model_id, local_files_only=local)
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.model_id, local_files_only=local
+            )
+        except (OSError, ValueError, KeyError, ImportError) as err:
+            reason = str(err).splitlines()[0][:300]
+            raise ModelError(
+                "model_unavailable",
+                f"cannot load model {self.model_id!r} ({reason}). "
+                + MISSING_MODEL_HINT.format(model=self.model_id),
+                self.model_id,
+            ) from err
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        self.device = resolve_device(self.config.device)
+        model = self._apply_precision(model.eval(), torch)
+        self.model = model
+        self.processor = processor
+        self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
+        self.input_size = _processor_size(processor)
+        self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
+
+    def _apply_precision(self, model: Any, torch: Any) -> Any:
+        precision = self.config.precision
+        if precision == "int8" and self.device == "cpu":
+            model = torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        elif precision == "bf16":
+            self.dtype = torch.bfloat16
+        elif precision in ("fp16", "auto") and self.device.startswith("cuda"):
+            self.dtype = torch.float16
+        if self.dtype is not None:
+            model = model.to(self.dtype)
+        return model.to(self.device)
+
+    def run_batch(
+        self, images: list[Image.Image], options: list[JobOptions]
+    ) -> list[EngineOutput | ModelError]:
+        """Run the batch in groups that share a prompt; isolate a failing image if one fails."""
+        results: list[EngineOutput | ModelError | None] = [None] * len(images)
+        groups: dict[str | None, list[int]] = {}
+        for index, option in enumerate(options):
+            prompt = (option.prompt or self.config.prompt) if self.promptable else None
+            groups.setdefault(prompt, []).append(index)
+        for prompt, indexes in groups.items():
+            batch = [images[i] for i in indexes]
+            try:
+                outputs = self._generate(batch, prompt)
+            except Exception as err:  # noqa: BLE001 - any model failure becomes an error event
+                if len(batch) == 1:
+                    outputs = [self._failure(err)]
+                else:
+                    outputs = [self._generate_one(image, prompt) for image in batch]
+            for i, output in zip(indexes, outputs, strict=True):
+                results[i] = output
+        return [r if r is not None else self._failure(RuntimeError("no output")) for r in results]
+
+    def _generate_one(self, image: Image.Image, prompt: str | None) -> EngineOutput | ModelError:
+        try:
+            return self._generate([image], prompt)[0]
+        except Exception as err:  # noqa: BLE001
+            return self._failure(err)
+
+    def _failure(self, err: BaseException) -> ModelError:
+        _LOGGER.warning("model %s failed: %s", self.model_id, err)
+        return ModelError("model_failed", f"{self.model_id} failed: {err}", self.model_id)
+
+    def _prepare(self, images: list[Image.Image], prompt: str | None) -> Any:
+        kwargs: dict[str, Any] = {"images": images, "return_tensors": "pt"}
+        if prompt:
+            kwargs["text"] = [prompt] * len(images)
+        inputs = self.processor(**kwargs).to(self.device)
+        if self.dtype is not None:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return inputs
+
+    def _generate(self, images: list[Image.Image], prompt: str | None) -> list[EngineOutput]:
+        import torch  # noqa: PLC0415
+
+        inputs = self._prepare(images, prompt)
+        with torch.inference_mode():
+            generated = self.model.generate(
+                **inputs,
+                max_new_tokens=self.config.max_new_tokens,
+                num_beams=self.config.num_beams,
+            )
+        texts = self.processor.batch_decode(generated, skip_special_tokens=True)
+        return [EngineOutput(text=" ".join(text.split())) for text in texts]
+
+
+@register("trocr")
+class TrOcrEngine(TransformersEngine):
+    """Single-line OCR with a VisionEncoderDecoder model (TrOCR): meter windows, labels, plates.
+
+    TrOCR reads one line of text per image, so the whole frame is one "line"; its score is the
+    mean probability of the generated tokens.
+    """
+
+    default_model = "microsoft/trocr-base-printed"
+
+    def _generate(self, images: list[Image.Image], prompt: str | None) -> list[EngineOutput]:
+        import torch  # noqa: PLC0415
+
+        inputs = self._prepare(images, None)
+        with torch.inference_mode():
+            out = self.model.generate(
+                pixel_values=inputs["pixel_values"],
+                max_new_tokens=self.config.max_new_tokens,
+                num_beams=1,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            steps = self.model.compute_transition_scores(
+                out.sequences, out.scores, normalize_logits=True
+            )
+        texts = self.processor.batch_decode(out.sequences, skip_special_tokens=True)
+        outputs = []
+        for image, text, step_scores in zip(images, texts, steps, strict=True):
+            finite = step_scores[torch.isfinite(step_scores)]
+            score = float(finite.mean().exp()) if finite.numel() else 0.0
+            clean = " ".join(text.split())
+            width, height = image.size
+            box = [[0, 0], [width, 0], [width, height], [0, height]]
+            lines = [{"text": clean, "score": round(score, 4), "box": box}] if clean else []
+            outputs.append(EngineOutput(text=clean, extra={"lines": lines}))
+        return outputs
+
+
+def _processor_size(processor: Any) -> int | None:
+    """The longest side the model's image processor resizes to (for JPEG draft decoding)."""
+    image_processor = getattr(processor, "image_processor", processor)
+    size = getattr(image_processor, "size", None)
+    if isinstance(size, dict):
+        values = [v for k, v in size.items() if k in ("height", "width", "shortest_edge")]
+        return int(max(values)) if values else None
+    if hasattr(size, "height") and getattr(size, "height", None):
+        return int(max(size.height or 0, size.width or 0))
+    return None

@@ -1,0 +1,148 @@
+"""Turning an MQTT payload into a safe RGB image.
+
+Frames come from cameras we do not control, so everything here assumes hostile input: byte and
+pixel limits are checked before any pixel is decoded (decompression bombs), only the formats
+cameras actually send are accepted, and every refusal is a ``FrameError`` whose code ends up in
+an error event.  Decoding happens near the size the model needs (JPEG draft mode), which is
+both faster and lighter than decoding a 4K snapshot only to shrink it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from bridge.errors import FrameError
+from bridge.protocol import decode_base64
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "MPO"})
+PREVIEW_LONGEST_SIDE = 1280
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a frame payload carries: image bytes, or a URL still to be fetched."""
+
+    kind: Literal["bytes", "url"]
+    data: bytes = b""
+    url: str = ""
+
+
+def frame_id_of(data: bytes) -> str:
+    """The frame's id: hex SHA-256 of its image bytes (same picture, same id)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def unpack_payload(payload: bytes, max_bytes: int) -> Payload:
+    """Tell raw image bytes from the JSON forms ``{"image": b64}`` and ``{"url": ...}``."""
+    if not payload:
+        raise FrameError("empty_payload", "the frame has no bytes")
+    if len(payload) > max_bytes * 4 // 3 + 1024:
+        raise FrameError(
+            "too_large", f"the frame has {len(payload)} bytes, over the limit of {max_bytes}"
+        )
+    head = payload[:64].lstrip()
+    if not head.startswith(b"{"):
+        return _checked_bytes(payload, max_bytes)
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FrameError("bad_json", f"the frame looks like JSON but is not ({err})") from err
+    if not isinstance(data, dict):
+        raise FrameError("bad_json", "a JSON frame must be an object with 'image' or 'url'")
+    if isinstance(data.get("image"), str):
+        return _checked_bytes(decode_base64(data["image"]), max_bytes)
+    if isinstance(data.get("url"), str):
+        return Payload(kind="url", url=data["url"])
+    raise FrameError("bad_json", "a JSON frame needs 'image' (base64) or 'url'")
+
+
+def _checked_bytes(data: bytes, max_bytes: int) -> Payload:
+    if not data:
+        raise FrameError("empty_payload", "the frame has no image bytes")
+    if len(data) > max_bytes:
+        raise FrameError(
+            "too_large", f"the image has {len(data)} bytes, over the limit of {max_bytes}"
+        )
+    return Payload(kind="bytes", data=data)
+
+
+def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -> Image.Image:
+    """Decode image bytes into an upright RGB image, refusing anything unsafe or unreadable.
+
+    ``target_size`` is the longest side the model works at; JPEGs are then decoded at the
+    smallest power-of-two scale that still covers it, which skips most of the IDCT work.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise FrameError("too_many_pixels", f"the image is too large to decode safely ({err})") from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise FrameError(
+            "decode_failed", f"the payload is not an image Pillow can read ({err})"
+        ) from err
+    if image.format not in ACCEPTED_FORMATS:
+        raise FrameError(
+            "unsupported_format",
+            f"{image.format} images are not accepted; send JPEG, PNG, WebP or GIF",
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise FrameError(
+            "too_many_pixels",
+            f"the image is {width}x{height} ({width * height} pixels), "
+            f"over the limit of {max_pixels}",
+        )
+    if width < 1 or height < 1:
+        raise FrameError("decode_failed", "the image has no pixels")
+    try:
+        if image.format in ("JPEG", "MPO") and target_size:
+            image.draft("RGB", (target_size, target_size))
+        image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return to_rgb(image)
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise FrameError("decode_failed", f"the image is truncated or corrupt ({err})") from err
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to 8-bit RGB: 16-bit scaled (not clipped), alpha flattened onto white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(array.max()), 1.0)
+        if mode in ("I", "F") and array.max() <= 255:
+            top = 255.0
+        scaled = np.clip(array * (255.0 / top), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def encode_preview(image: Image.Image, quality: int = 85) -> bytes:
+    """The analysed frame as JPEG for ``<base>/<camera>/<task>/image`` (bounded in size)."""
+    preview = image
+    if max(image.size) > PREVIEW_LONGEST_SIDE:
+        preview = image.copy()
+        preview.thumbnail((PREVIEW_LONGEST_SIDE, PREVIEW_LONGEST_SIDE))
+    out = io.BytesIO()
+    preview.save(out, format="JPEG", quality=quality)
+    return out.getvalue()

@@ -1,0 +1,169 @@
+"""Getting frames to models: newest frame per camera, batches across cameras, off the loop.
+
+Each model has one ``ModelWorker``.  It holds at most one waiting job per slot (a camera, or one
+on-demand request): a newer frame of the same camera replaces the waiting one, which ends as
+``SUPERSEDED``, so a burst from a busy camera costs one model run, not a queue that grows
+without bound.  When the model is free, every waiting job (up to the model's batch size) goes
+through it as one batch, so four cameras cost about one batched call.  Model calls run in a
+dedicated worker thread; the event loop keeps MQTT flowing meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from bridge.engines.base import Engine, EngineOutput, JobOptions
+from bridge.errors import ModelError
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Status(enum.StrEnum):
+    """A model's load state, as published in the bridge info."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Ended(enum.Enum):
+    """Ways a job ends without a model output."""
+
+    SUPERSEDED = "superseded"
+    CANCELLED = "cancelled"
+
+
+Outcome = EngineOutput | ModelError | Ended
+
+
+@dataclass(eq=False)
+class Job:
+    """One image waiting for one model; ``on_done`` is told how it ended, exactly once."""
+
+    slot: str
+    task: str
+    image: Image.Image
+    options: JobOptions
+    on_done: Callable[[Job, Outcome], Awaitable[None]]
+    context: object = None
+    model_ms: float = field(default=0.0)
+
+
+class ModelWorker:
+    """Owns one engine: loads it in the background, then serves its slots in batches."""
+
+    def __init__(self, task: str, engine: Engine) -> None:
+        self.task = task
+        self.engine = engine
+        self.status = Status.LOADING
+        self.error: ModelError | None = None
+        self._slots: dict[str, Job] = {}
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{task}")
+        self._runner: asyncio.Task[None] | None = None
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self._busy = False
+
+    @property
+    def label(self) -> str:
+        return self.engine.label
+
+    def start(self) -> None:
+        """Begin loading the model and serving jobs; returns at once."""
+        self._runner = asyncio.create_task(self._run(), name=f"worker-{self.task}")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self.engine.load)
+        except ModelError as err:
+            self._fail(err)
+            return
+        except Exception as err:  # noqa: BLE001 - whatever breaks a load makes the task unavailable
+            self._fail(ModelError("model_unavailable", f"cannot load {self.label}: {err}", self.label))
+            return
+        self.status = Status.READY
+        _LOGGER.info("model for %s ready: %s", self.task, self.label)
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._slots:
+                await self._run_batch(loop)
+
+    def _fail(self, err: ModelError) -> None:
+        self.status = Status.FAILED
+        self.error = err
+        _LOGGER.error("model for %s unavailable: %s", self.task, err.detail)
+        for job in self._take(len(self._slots)):
+            self._finish(job, err)
+
+    def _take(self, count: int) -> list[Job]:
+        keys = list(self._slots)[:count]
+        return [self._slots.pop(key) for key in keys]
+
+    async def _run_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        jobs = self._take(self.engine.max_batch)
+        images = [job.image for job in jobs]
+        options = [job.options for job in jobs]
+        self._busy = True
+        started = loop.time()
+        try:
+            outputs = await loop.run_in_executor(
+                self._executor, self.engine.run_batch, images, options
+            )
+        except Exception as err:  # noqa: BLE001 - the worker must survive any model failure
+            _LOGGER.exception("model %s failed on a batch of %d", self.label, len(jobs))
+            outputs = [ModelError("model_failed", f"{self.label} failed: {err}", self.label)] * len(
+                jobs
+            )
+        finally:
+            self._busy = False
+        elapsed_ms = (loop.time() - started) * 1000
+        for job, output in zip(jobs, outputs, strict=True):
+            job.model_ms = elapsed_ms
+            self._finish(job, output)
+
+    def submit(self, job: Job) -> None:
+        """Queue a job in its slot; a job already waiting there is superseded."""
+        if self.status is Status.FAILED:
+            assert self.error is not None
+            self._finish(job, self.error)
+            return
+        previous = self._slots.pop(job.slot, None)
+        self._slots[job.slot] = job
+        if previous is not None:
+            self._finish(previous, Ended.SUPERSEDED)
+        self._wake.set()
+
+    def _finish(self, job: Job, outcome: Outcome) -> None:
+        task = asyncio.create_task(job.on_done(job, outcome))
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued and not yet running."""
+        return len(self._slots)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking jobs: waiting ones end ``CANCELLED``; a running batch may finish."""
+        for job in self._take(len(self._slots)):
+            self._finish(job, Ended.CANCELLED)
+        if self._runner is not None:
+            if self._busy:
+                # Let the running batch finish so its frames are published and acknowledged.
+                deadline = asyncio.get_running_loop().time() + grace
+                while self._busy and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.05)
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+        if self._callbacks:
+            await asyncio.wait(set(self._callbacks), timeout=grace)
+        self._executor.shutdown(wait=False, cancel_futures=True)

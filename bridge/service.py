@@ -1,0 +1,503 @@
+"""The running bridge: wires transport, frames, scheduler and engines together.
+
+This is the one boundary where ``BridgeError``s become error events.  Every frame it accepts
+ends as exactly one of: a result per task, an error event, or a counted ``superseded`` /
+``duplicates``; only then is the frame acknowledged to the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from paho.mqtt.client import topic_matches_sub
+from PIL import Image
+
+from bridge import __version__
+from bridge.config import BridgeConfig, CameraConfig
+from bridge.discovery import discovery_messages
+from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine
+from bridge.errors import BridgeError, FrameError, ModelError
+from bridge.fetch import fetch_url
+from bridge.frames import decode_image, encode_preview, frame_id_of, unpack_payload
+from bridge.protocol import (
+    STATE_ONLINE,
+    Request,
+    Topics,
+    build_error,
+    build_info,
+    build_result,
+    encode,
+    now_iso,
+    parse_request,
+)
+from bridge.scheduler import Ended, Job, ModelWorker, Outcome
+from bridge.transport import IncomingMessage, MqttTransport
+
+_LOGGER = logging.getLogger(__name__)
+STATS_INTERVAL = 5.0
+
+
+@dataclass
+class Counters:
+    """Per-camera accounting, published in the bridge info (health sensors read it)."""
+
+    received: int = 0
+    results: int = 0
+    errors: int = 0
+    superseded: int = 0
+    duplicates: int = 0
+    latency_ms: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "results": self.results,
+            "errors": self.errors,
+            "superseded": self.superseded,
+            "duplicates": self.duplicates,
+            "latency_ms": self.latency_ms,
+        }
+
+
+class AckTicket:
+    """Acknowledges one MQTT message once every piece of work it started has ended."""
+
+    def __init__(self, ack: Callable[[], None]) -> None:
+        self._ack = ack
+        self._open = 1  # the message's own handling; released by ``release``
+        self.cancelled = False
+
+    def hold(self, count: int = 1) -> None:
+        self._open += count
+
+    def release(self) -> None:
+        self._open -= 1
+        if self._open == 0 and not self.cancelled:
+            self._ack()
+
+
+@dataclass(eq=False)
+class FrameWork:
+    """One frame of one camera on its way through the tasks."""
+
+    camera: CameraConfig
+    frame_id: str
+    received: float
+    captured_at: str
+    ticket: AckTicket
+    image: Image.Image | None = None
+    preview: asyncio.Future[bytes] | None = None
+    request: Request | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BridgeService:
+    """The bridge process's core; ``run`` serves until ``stop`` is called."""
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        engines: dict[str, Engine] | None = None,
+        protocol: int = 5,
+    ) -> None:
+        self.config = config
+        self.topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
+        self.protocol = protocol
+        self.counters = {name: Counters() for name in config.cameras}
+        self._engines = engines
+        self.workers: dict[str, ModelWorker] = {}
+        self._seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
+        self._latest_seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
+        self._last_frame: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stats_dirty = asyncio.Event()
+        self._stopping = False
+        self._started_at = now_iso()
+        self._http: aiohttp.ClientSession | None = None
+        self.transport: MqttTransport | None = None
+        self.ready = asyncio.Event()
+
+    # lifecycle
+
+    async def start(self, connect_wait: float | None = 10.0) -> None:
+        """Start loading models, connect, subscribe; returns once connected (or timed out)."""
+        for task, model_config in self.config.models.items():
+            engine = (self._engines or {}).get(task)
+            if engine is None:
+                try:
+                    engine = create_engine(model_config)
+                except ModelError as err:
+                    engine = _BrokenEngine(model_config, err)
+            worker = ModelWorker(task, engine)
+            self.workers[task] = worker
+            worker.start()
+            self._spawn(self._announce_when_loaded(worker))
+        self._http = aiohttp.ClientSession()
+        subscriptions = {cam.topic for cam in self.config.cameras.values()}
+        subscriptions |= {self.topics.request, self.topics.ha_status}
+        subscriptions.add(f"{self.config.mqtt.base_topic}/+/meter/set")
+        self.transport = MqttTransport(
+            self.config.mqtt,
+            subscriptions=subscriptions,
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+            protocol=self.protocol,
+        )
+        await self.transport.start(wait=connect_wait)
+        self._spawn(self._stats_loop())
+        self.ready.set()
+
+    async def stop(self) -> None:
+        """Stop taking frames, let running model calls finish, publish ``offline``, disconnect.
+
+        Frames still waiting are not acknowledged, so the broker delivers them again to the
+        persistent session when the bridge comes back.
+        """
+        self._stopping = True
+        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=3)
+        for task in self._tasks:
+            task.cancel()
+        if self.transport is not None:
+            await self.transport.stop()
+        if self._http is not None:
+            await self._http.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # connection
+
+    def _on_connected(self) -> None:
+        assert self.transport is not None
+        self.transport.publish(self.topics.state, STATE_ONLINE, retain=True)
+        self._publish_info()
+        if self.config.mqtt.discovery:
+            self._publish_discovery()
+
+    def _publish_discovery(self) -> None:
+        assert self.transport is not None
+        for topic, payload in discovery_messages(self.config):
+            self.transport.publish(topic, encode(payload), retain=True)
+
+    def info_payload(self) -> dict[str, Any]:
+        cameras: dict[str, dict[str, Any]] = {}
+        for cam in self.config.cameras.values():
+            entry: dict[str, Any] = {"topic": cam.topic, "tasks": list(cam.tasks)}
+            if cam.meter is not None:
+                entry["meter"] = {
+                    "unit": cam.meter.unit,
+                    "device_class": cam.meter.device_class,
+                    "decimals": cam.meter.decimals,
+                }
+            cameras[cam.name] = entry
+        models: dict[str, dict[str, Any]] = {}
+        for task, worker in self.workers.items():
+            model: dict[str, Any] = {
+                "engine": self.config.models[task].engine,
+                "model": worker.label,
+                "status": str(worker.status),
+            }
+            if worker.error is not None:
+                model["error"] = worker.error.detail
+            models[task] = model
+        return build_info(
+            version=__version__,
+            bridge_id=self.config.bridge_id,
+            base_topic=self.config.mqtt.base_topic,
+            cameras=cameras,
+            models=models,
+            counters={name: c.as_dict() for name, c in self.counters.items()},
+            started_at=self._started_at,
+        )
+
+    def _publish_info(self) -> None:
+        if self.transport is not None and self.transport.connected.is_set():
+            self.transport.publish(self.topics.info, encode(self.info_payload()), retain=True)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await self._stats_dirty.wait()
+            await asyncio.sleep(STATS_INTERVAL)
+            self._stats_dirty.clear()
+            self._publish_info()
+
+    async def _announce_when_loaded(self, worker: ModelWorker) -> None:
+        while worker.status == "loading":
+            await asyncio.sleep(0.1)
+        self._publish_info()
+
+    # incoming messages
+
+    def _on_message(self, message: IncomingMessage) -> None:
+        assert self.transport is not None
+        transport = self.transport
+        if self._stopping:
+            return  # not acknowledged: the broker keeps it for the next run
+        ticket = AckTicket(lambda: transport.ack(message))
+        if message.topic == self.topics.ha_status:
+            if message.payload == b"online" and self.config.mqtt.discovery:
+                self._publish_discovery()
+            ticket.release()
+            return
+        if message.topic == self.topics.request:
+            self._spawn(self._handle_request(message, ticket))
+            return
+        if message.topic.endswith("/meter/set") and message.topic.startswith(self.topics.base):
+            self._handle_meter_set(message)
+            ticket.release()
+            return
+        cameras = [
+            cam
+            for cam in self.config.cameras.values()
+            if topic_matches_sub(cam.topic, message.topic)
+        ]
+        for cam in cameras:
+            ticket.hold()
+            self._spawn(self._handle_frame(cam, message.payload, ticket))
+        ticket.release()
+
+    def _handle_meter_set(self, message: IncomingMessage) -> None:
+        camera = message.topic[len(self.topics.base) + 1 :].split("/")[0]
+        worker = self.workers.get("meter")
+        setter = getattr(worker.engine if worker else None, "set_value", None)
+        try:
+            value = float(message.payload.decode())
+        except (UnicodeDecodeError, ValueError):
+            _LOGGER.warning("ignored %s: %r is not a number", message.topic, message.payload[:40])
+            return
+        if camera not in self.config.cameras or setter is None:
+            _LOGGER.warning("ignored %s: %s is not a meter camera", message.topic, camera)
+            return
+        setter(camera, value)
+        _LOGGER.info("meter %s set by hand to %s", camera, value)
+
+    async def _image_bytes(self, payload: bytes) -> bytes:
+        frames = self.config.frames
+        unpacked = unpack_payload(payload, frames.max_bytes)
+        if unpacked.kind == "bytes":
+            return unpacked.data
+        assert self._http is not None
+        return await fetch_url(
+            self._http, unpacked.url, frames.url_allowed_hosts, frames.max_bytes, frames.url_timeout
+        )
+
+    def _target_size(self, tasks: tuple[str, ...]) -> int | None:
+        sizes = []
+        for task in tasks:
+            worker = self.workers.get(task)
+            size = worker.engine.input_size if worker else None
+            if size is None:
+                return None
+            sizes.append(size)
+        return max(sizes) if sizes else None
+
+    async def _decode(self, data: bytes, tasks: tuple[str, ...]) -> Image.Image:
+        return await asyncio.to_thread(
+            decode_image, data, self.config.frames.max_pixels, self._target_size(tasks)
+        )
+
+    async def _handle_frame(self, cam: CameraConfig, payload: bytes, ticket: AckTicket) -> None:
+        received = time.monotonic()
+        counters = self.counters[cam.name]
+        counters.received += 1
+        self._seq[cam.name] += 1
+        seq = self._seq[cam.name]
+        work = FrameWork(cam, frame_id_of(payload), received, now_iso(), ticket)
+        try:
+            data = await self._image_bytes(payload)
+            work.frame_id = frame_id_of(data)
+            if cam.dedup and self._last_frame.get(cam.name) == work.frame_id:
+                counters.duplicates += 1
+                self._stats_dirty.set()
+                ticket.release()
+                return
+            work.image = await self._decode(data, cam.tasks)
+        except FrameError as err:
+            await self._publish_error(work, err.code, err.detail)
+            ticket.release()
+            return
+        if seq < self._latest_seq[cam.name]:
+            # A newer frame of this camera was decoded first; this one is already stale.
+            counters.superseded += 1
+            self._stats_dirty.set()
+            ticket.release()
+            return
+        self._latest_seq[cam.name] = seq
+        self._last_frame[cam.name] = work.frame_id
+        options = JobOptions(prompt=cam.prompt, meter=cam.meter, camera=cam.name)
+        for task in cam.tasks:
+            ticket.hold()
+            self.workers[task].submit(
+                Job(cam.name, task, work.image, options, self._job_done, work)
+            )
+        ticket.release()
+
+    async def _job_done(self, job: Job, outcome: Outcome) -> None:
+        work = job.context
+        assert isinstance(work, FrameWork)
+        try:
+            if outcome is Ended.CANCELLED:
+                work.ticket.cancelled = True
+            elif outcome is Ended.SUPERSEDED:
+                self.counters[work.camera.name].superseded += 1
+                self._stats_dirty.set()
+            elif isinstance(outcome, ModelError):
+                await self._publish_error(
+                    work,
+                    outcome.code,
+                    outcome.detail,
+                    task=job.task,
+                    model=outcome.model or None,
+                    extra=getattr(outcome, "extra", None),
+                )
+            elif isinstance(outcome, EngineOutput):
+                await self._publish_result(work, job.task, outcome)
+        except BridgeError as err:
+            _LOGGER.error("could not publish for %s: %s", work.camera.name, err)
+        finally:
+            work.ticket.release()
+
+    # publishing
+
+    async def _publish_result(self, work: FrameWork, task: str, output: EngineOutput) -> None:
+        assert self.transport is not None
+        worker = self.workers[task]
+        extra = dict(output.extra)
+        if task == "meter" and work.camera.meter is not None:
+            extra.setdefault("unit", work.camera.meter.unit)
+            extra.setdefault("device_class", work.camera.meter.device_class)
+        latency_ms = (time.monotonic() - work.received) * 1000
+        payload = build_result(
+            camera=work.camera.name,
+            task=task,
+            text=output.text,
+            frame_id=work.frame_id,
+            model=worker.label,
+            latency_ms=latency_ms,
+            captured_at=work.captured_at,
+            extra=extra,
+            request_id=work.request.id if work.request else None,
+        )
+        if work.request is not None:
+            await self.transport.publish(work.request.reply_to, encode(payload))
+            return
+        publishes = [
+            self.transport.publish(
+                self.topics.result(work.camera.name, task), encode(payload), retain=True
+            )
+        ]
+        if self.config.frames.publish_image and work.image is not None:
+            if work.preview is None:
+                work.preview = asyncio.ensure_future(asyncio.to_thread(encode_preview, work.image))
+            jpeg = await work.preview
+            publishes.append(
+                self.transport.publish(
+                    self.topics.image(work.camera.name, task), jpeg, retain=True
+                )
+            )
+        await asyncio.gather(*publishes)
+        counters = self.counters[work.camera.name]
+        counters.results += 1
+        counters.latency_ms = round(latency_ms, 1)
+        self._stats_dirty.set()
+        _LOGGER.info("%s %s: %s (%.0f ms)", work.camera.name, task, output.text[:80], latency_ms)
+
+    async def _publish_error(
+        self,
+        work: FrameWork,
+        code: str,
+        detail: str,
+        *,
+        task: str | None = None,
+        model: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        assert self.transport is not None
+        payload = build_error(
+            camera=work.camera.name,
+            frame_id=work.frame_id,
+            code=code,
+            detail=detail,
+            task=task,
+            model=model,
+            extra=extra,
+            request_id=work.request.id if work.request else None,
+        )
+        _LOGGER.warning(
+            "%s frame %s: %s: %s", work.camera.name, (work.frame_id or "-")[:12], code, detail
+        )
+        if work.request is not None:
+            await self.transport.publish(work.request.reply_to, encode(payload))
+            return
+        self.counters[work.camera.name].errors += 1
+        self._stats_dirty.set()
+        await self.transport.publish(self.topics.error(work.camera.name), encode(payload))
+
+    # on-demand requests
+
+    async def _handle_request(self, message: IncomingMessage, ticket: AckTicket) -> None:
+        assert self.transport is not None
+        try:
+            request = parse_request(message.payload)
+        except FrameError as err:
+            _LOGGER.warning("ignored a request on %s: %s", message.topic, err.detail)
+            ticket.release()
+            return
+        cam = self.config.cameras.get(request.camera) or CameraConfig(
+            name=request.camera, topic="", tasks=(request.task,)
+        )
+        work = FrameWork(cam, "", time.monotonic(), now_iso(), ticket, request=request)
+        worker = self.workers.get(request.task)
+        try:
+            if worker is None:
+                raise FrameError(
+                    "unknown_task",
+                    f"this bridge has no model for {request.task!r} "
+                    f"(configured: {', '.join(self.workers) or 'none'})",
+                )
+            if request.image is not None:
+                data = request.image
+            else:
+                data = await self._image_bytes(encode({"url": request.url or ""}))
+            work.frame_id = frame_id_of(data)
+            work.image = await self._decode(data, (request.task,))
+        except FrameError as err:
+            await self._publish_error(work, err.code, err.detail, task=request.task)
+            ticket.release()
+            return
+        prompt = request.prompt or cam.prompt
+        options = JobOptions(prompt=prompt, meter=cam.meter, camera=cam.name)
+        ticket.hold()
+        worker.submit(
+            Job(f"request:{request.id}", request.task, work.image, options, self._job_done, work)
+        )
+        ticket.release()
+
+
+class _BrokenEngine(Engine):
+    """Stands in for an engine that could not even be created, so its task reports why."""
+
+    def __init__(self, config: Any, error: ModelError) -> None:
+        super().__init__(config)
+        self.error = error
+
+    def load(self) -> None:
+        raise self.error
+
+    def run_batch(
+        self, images: list[Image.Image], options: list[JobOptions]
+    ) -> list[EngineOutput | ModelError]:
+        return [self.error for _ in images]
