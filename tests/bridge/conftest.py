@@ -1,0 +1,315 @@
+"""Shared fixtures: a real Mosquitto per test, tiny models built from configs, an MQTT watcher."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Mosquitto:
+    """A broker of the test's own on a free loopback port, which the test may stop and restart."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra_conf: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "max_queued_messages 10000\n"
+            f"{self.extra_conf}\n"
+        )
+        log = (self.workdir / "mosquitto.log").open("ab")
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start: " + (self.workdir / "mosquitto.log").read_text())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+class Watcher:
+    """A plain MQTT client that records what arrives, as Home Assistant or a script would."""
+
+    def __init__(self, port: int, topics: list[str]) -> None:
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.seen: list[mqtt.MQTTMessage] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watcher-{time.time_ns()}")
+        self.client.on_message = lambda c, u, m: self.messages.put(m)
+        self.client.connect("127.0.0.1", port)
+        for topic in topics:
+            self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def wait_for(
+        self, topic: str, predicate: Callable[[bytes], bool] = lambda _: True, timeout: float = 60
+    ) -> bytes:
+        for msg in self.seen:
+            if mqtt.topic_matches_sub(topic, msg.topic) and predicate(msg.payload):
+                self.seen.remove(msg)
+                return bytes(msg.payload)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.messages.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if mqtt.topic_matches_sub(topic, msg.topic) and predicate(msg.payload):
+                return bytes(msg.payload)
+            self.seen.append(msg)
+        raise AssertionError(f"nothing on {topic} within {timeout} s; saw {[m.topic for m in self.seen]}")
+
+    def wait_json(self, topic: str, timeout: float = 60, **match: Any) -> dict[str, Any]:
+        def ok(payload: bytes) -> bool:
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                return False
+            return isinstance(data, dict) and all(data.get(k) == v for k, v in match.items())
+
+        result: dict[str, Any] = json.loads(self.wait_for(topic, ok, timeout))
+        return result
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def watcher(mosquitto: Mosquitto) -> Iterator[Watcher]:
+    w = Watcher(mosquitto.port, ["#"])
+    yield w
+    w.close()
+
+
+# --- tiny models, built from configs with random weights (no hub here or in CI) ---
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipProcessor
+    from transformers.models.blip import BlipImageProcessor
+
+    folder = tmp_path_factory.mktemp("tiny-blip")
+    words = ["a", "photo", "of", "the", "cat", "door", "man", "parcel", "at", "on"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *words]
+    (folder / "vocab.txt").write_text("\n".join(vocab))
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"), bos_token="[DEC]")
+    text = {"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
+            "bos_token_id": 5, "sep_token_id": 3, "pad_token_id": 0}
+    vision = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "intermediate_size": 64, "image_size": 64, "patch_size": 16}
+    config = BlipConfig(text_config=text, vision_config=vision, projection_dim=32)
+    import torch
+
+    torch.manual_seed(0)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    image_processor = BlipImageProcessor(size={"height": 64, "width": 64})
+    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_trocr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import (
+        BertTokenizer,
+        TrOCRConfig,
+        TrOCRProcessor,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+    )
+
+    folder = tmp_path_factory.mktemp("tiny-trocr")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789"]
+    (folder / "vocab.txt").write_text("\n".join(vocab))
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    encoder = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, image_size=64, patch_size=16)
+    decoder = TrOCRConfig(vocab_size=len(vocab), d_model=32, decoder_layers=2,
+                          decoder_attention_heads=2, decoder_ffn_dim=64,
+                          max_position_embeddings=64, pad_token_id=0, bos_token_id=2,
+                          eos_token_id=3, decoder_start_token_id=2)
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 2, 0, 3
+    import torch
+
+    torch.manual_seed(0)
+    model = VisionEncoderDecoderModel(config)
+    model.generation_config.decoder_start_token_id = 2
+    model.generation_config.pad_token_id = 0
+    model.generation_config.eos_token_id = 3
+    model.save_pretrained(folder)
+    processor = TrOCRProcessor(
+        image_processor=ViTImageProcessor(size={"height": 64, "width": 64}), tokenizer=tokenizer
+    )
+    processor.save_pretrained(folder)
+    return folder
+
+
+# --- images ---
+
+
+def render_sign(lines: list[str], size: tuple[int, int] = (900, 400), rotate: float = 0.0) -> Image.Image:
+    """A sign as a camera would see it: dark letters on a light board."""
+    image = Image.new("RGB", size, (235, 232, 220))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 90)
+    step = size[1] // (len(lines) + 1)
+    for i, line in enumerate(lines, start=1):
+        draw.text((size[0] // 2, step * i), line, fill=(20, 20, 20), font=font, anchor="mm")
+    return image.rotate(rotate, fillcolor=(235, 232, 220)) if rotate else image
+
+
+def photo(seed: int = 0, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A noisy picture with shapes: enough structure for a captioner to chew on."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(array)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((100 + seed, 100, 300, 400), fill=(120, 60, 30))
+    return image
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+# --- the bridge as a process, as users run it ---
+
+
+@dataclass
+class BridgeProcess:
+    config_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "run", "-c", str(self.config_path)],
+            stdout=log, stderr=log, env=env, cwd=REPO,
+        )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 15) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def bridge_config(tmp_path: Path, mosquitto: Mosquitto) -> Callable[..., Path]:
+    """Write a bridge configuration pointing at the test's broker."""
+
+    def write(cameras: dict[str, Any], models: dict[str, Any], **sections: Any) -> Path:
+        data: dict[str, Any] = {
+            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "base_topic": "itt",
+                     "client_id": "bridge-under-test", "reconnect_max_delay": 2},
+            "models": models,
+            "cameras": cameras,
+        }
+        for key, value in sections.items():
+            if key == "mqtt":
+                data["mqtt"].update(value)
+            else:
+                data[key] = value
+        path = tmp_path / "bridge.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_bridge(tmp_path: Path) -> Iterator[Callable[[Path], BridgeProcess]]:
+    started: list[BridgeProcess] = []
+
+    def start(config_path: Path) -> BridgeProcess:
+        proc = BridgeProcess(config_path, tmp_path / f"bridge{len(started)}.log")
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.process is not None and proc.process.poll() is None:
+            proc.process.kill()
+            proc.process.wait(10)
