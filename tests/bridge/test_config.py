@@ -1,0 +1,134 @@
+"""Configuration: what a user writes in bridge.yaml, and what they are told when it is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.config import load_config, parse_config
+from bridge.errors import ConfigError
+from tests.bridge.conftest import REPO
+
+BRIEF_CONFIG = """
+mqtt:
+  host: localhost
+  port: 1883
+  username: !env MQTT_USER
+  password: !env MQTT_PASSWORD
+  base_topic: image_to_text
+models:
+  caption: {model: Salesforce/blip-image-captioning-base, max_new_tokens: 30}
+  ocr: {engine: rapidocr}
+cameras:
+  front_door:
+    topic: frigate/front_door/person/snapshot
+    tasks: [caption]
+  gas_meter:
+    topic: cameras/gas_meter/snapshot
+    tasks: [meter]
+    meter: {roi: [412, 230, 380, 96], digits: 8, decimals: 3, unit: "m³", device_class: gas}
+"""
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MQTT_USER", "bridge")
+    monkeypatch.setenv("MQTT_PASSWORD", "s3cret-pw")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bridge.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_brief_configuration_loads_into_typed_objects(tmp_path: Path, secrets: None) -> None:
+    config = load_config(write(tmp_path, BRIEF_CONFIG))
+    assert config.mqtt.username == "bridge"
+    assert config.mqtt.password == "s3cret-pw"
+    assert config.models["caption"].model == "Salesforce/blip-image-captioning-base"
+    assert config.models["caption"].max_new_tokens == 30
+    assert config.models["ocr"].engine == "rapidocr"
+    assert config.cameras["front_door"].tasks == ("caption",)
+    meter = config.cameras["gas_meter"].meter
+    assert meter is not None
+    assert meter.roi == (412, 230, 380, 96)
+    assert (meter.digits, meter.decimals, meter.unit, meter.device_class) == (8, 3, "m³", "gas")
+    assert config.bridge_id == "image_to_text"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[412, 230, 380, 96]", "[412, 230, 380]"), "cameras.gas_meter.meter.roi: expected 4 integers, got 3"),
+        (("port: 1883", "port: many"), "mqtt.port: expected an integer, got str 'many'"),
+        (("tasks: [caption]", "tasks: [captions]"), "cameras.front_door.tasks: unknown task 'captions'"),
+        (("max_new_tokens: 30", "max_new_token: 30"), "models.caption.max_new_token: unknown key"),
+        (("device_class: gas", "device_class: steam"), "cameras.gas_meter.meter.device_class: expected gas, water or energy"),
+        (("decimals: 3", "decimals: 9"), "cameras.gas_meter.meter.decimals: expected 0 to 7"),
+        (("  front_door:", "  Front-Door:"), "cameras.Front-Door: camera names are lower-case"),
+    ],
+)
+def test_a_mistake_names_the_file_the_key_and_what_was_expected(
+    tmp_path: Path, secrets: None, change: tuple[str, str], message: str
+) -> None:
+    path = write(tmp_path, BRIEF_CONFIG.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_a_missing_secret_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MQTT_USER", raising=False)
+    monkeypatch.setenv("MQTT_PASSWORD", "x")
+    with pytest.raises(ConfigError, match=r"mqtt.username: environment variable MQTT_USER is not set"):
+        load_config(write(tmp_path, BRIEF_CONFIG))
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 3: not valid YAML"):
+        load_config(write(tmp_path, "mqtt:\n  host: a\n   port: [1\n"))
+
+
+def test_the_meter_task_needs_meter_settings() -> None:
+    data = {"cameras": {"m": {"topic": "t", "tasks": ["meter"]}}}
+    with pytest.raises(ConfigError, match="cameras.m.meter: required for the meter task"):
+        parse_config(data, "x.yaml")
+
+
+def test_defaults_give_blip_for_captions_and_rapidocr_for_ocr() -> None:
+    config = parse_config({"cameras": {"a": {"topic": "t", "tasks": ["caption", "ocr"]}}})
+    assert config.models["caption"].model == "Salesforce/blip-image-captioning-base"
+    assert config.models["ocr"].engine == "rapidocr"
+    assert config.mqtt.discovery is True
+    assert config.cameras["a"].dedup is True
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+
+
+def test_check_config_explains_the_file_with_secrets_masked(tmp_path: Path, secrets: None) -> None:
+    result = run_cli("check-config", str(write(tmp_path, BRIEF_CONFIG)))
+    assert result.returncode == 0, result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert "password: '***'" in result.stdout
+    assert "gas_meter (meter on cameras/gas_meter/snapshot)" in result.stdout
+
+
+def test_check_config_refuses_a_bad_file_with_exit_code_2(tmp_path: Path, secrets: None) -> None:
+    path = write(tmp_path, BRIEF_CONFIG.replace("[412, 230, 380, 96]", "[412, 230, 380]"))
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: cameras.gas_meter.meter.roi: expected 4 integers, got 3" in result.stderr
+
+
+def test_run_refuses_a_bad_file_before_connecting(tmp_path: Path) -> None:
+    result = run_cli("run", "-c", str(write(tmp_path, "cameras: {}\n")))
+    assert result.returncode == 2
+    assert "cameras: expected at least one camera" in result.stderr

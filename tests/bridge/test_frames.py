@@ -1,0 +1,126 @@
+"""Frames: what cameras really send, and what hostile or broken payloads get back."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bridge.errors import FrameError
+from bridge.frames import decode_image, encode_preview, frame_id_of, unpack_payload
+from tests.bridge.conftest import jpeg, photo, png
+
+LIMIT = 10_000_000
+
+
+def encoded(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
+def test_every_format_cameras_send_decodes_to_rgb(fmt: str) -> None:
+    image = decode_image(encoded(photo(1, (120, 80)), fmt), LIMIT)
+    assert image.mode == "RGB"
+    assert image.size == (120, 80)
+
+
+def test_raw_bytes_base64_json_and_url_payloads_are_told_apart() -> None:
+    raw = jpeg(photo())
+    assert unpack_payload(raw, LIMIT).data == raw
+    wrapped = json.dumps({"image": base64.b64encode(raw).decode()}).encode()
+    assert unpack_payload(wrapped, LIMIT).data == raw
+    data_url = json.dumps({"image": "data:image/jpeg;base64," + base64.b64encode(raw).decode()})
+    assert unpack_payload(data_url.encode(), LIMIT).data == raw
+    url = unpack_payload(b'{"url": "http://frigate.local/api/front/latest.jpg"}', LIMIT)
+    assert (url.kind, url.url) == ("url", "http://frigate.local/api/front/latest.jpg")
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"", "empty_payload"),
+        (b'{"image": ', "bad_json"),
+        (b'{"picture": "abc"}', "bad_json"),
+        (b'{"image": "@@@"}', "bad_base64"),
+        (b'{"image": ""}', "empty_payload"),
+        (b"x" * (LIMIT * 2), "too_large"),
+    ],
+)
+def test_bad_payloads_are_refused_with_a_code(payload: bytes, code: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        unpack_payload(payload, LIMIT)
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"hello, not an image", "decode_failed"),
+        (jpeg(photo())[:2000], "decode_failed"),  # truncated in transit
+        (encoded(photo(0, (32, 32)), "BMP"), "unsupported_format"),
+        (encoded(photo(0, (32, 32)), "TIFF"), "unsupported_format"),
+    ],
+)
+def test_unreadable_images_are_refused_with_a_code(data: bytes, code: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        decode_image(data, LIMIT)
+    assert caught.value.code == code
+
+
+def test_a_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = encoded(Image.new("L", (20_000, 20_000)), "PNG")  # tiny file, 400 megapixels
+    assert len(bomb) < 1_000_000
+    with pytest.raises(FrameError) as caught:
+        decode_image(bomb, LIMIT)
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = Image.new("RGB", (60, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when shown
+    decoded = decode_image(encoded(image, "JPEG", exif=exif), LIMIT)
+    assert decoded.size == (20, 60)
+
+
+def test_cmyk_16_bit_palette_alpha_and_1x1_all_become_rgb() -> None:
+    cmyk = decode_image(encoded(Image.new("CMYK", (8, 8), (0, 255, 255, 0)), "JPEG"), LIMIT)
+    assert cmyk.getpixel((4, 4))[0] > 200  # red stays red
+    sixteen = Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16))
+    grey = decode_image(encoded(sixteen, "PNG"), LIMIT).getpixel((0, 0))
+    assert 150 < grey[0] < 160  # scaled from 16 bits, not clipped to white
+    rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    assert decode_image(encoded(rgba, "PNG"), LIMIT).getpixel((0, 0)) == (255, 255, 255)
+    palette = Image.new("P", (8, 8), 3)
+    palette.putpalette([0, 0, 0, 10, 10, 10, 20, 20, 20, 200, 0, 0])
+    assert decode_image(encoded(palette, "PNG"), LIMIT).getpixel((1, 1)) == (200, 0, 0)
+    clear = decode_image(encoded(palette, "PNG", transparency=3), LIMIT)
+    assert clear.getpixel((1, 1)) == (255, 255, 255)
+    grey_alpha = Image.new("LA", (8, 8), (0, 0))
+    assert decode_image(encoded(grey_alpha, "PNG"), LIMIT).getpixel((1, 1)) == (255, 255, 255)
+    assert decode_image(encoded(Image.new("RGB", (1, 1)), "PNG"), LIMIT).size == (1, 1)
+
+
+def test_jpeg_draft_mode_decodes_near_the_model_size() -> None:
+    big = jpeg(photo(0, (2048, 1536)))
+    small = decode_image(big, LIMIT * 10, target_size=384)
+    assert small.size == (512, 384)  # 1/4 scale still covers 384 on both sides
+    assert decode_image(big, LIMIT * 10).size == (2048, 1536)
+
+
+def test_frame_id_is_the_sha256_of_the_image_bytes() -> None:
+    assert frame_id_of(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_the_preview_is_a_bounded_jpeg() -> None:
+    preview = encode_preview(photo(0, (3000, 2000)))
+    image = Image.open(io.BytesIO(preview))
+    assert image.format == "JPEG"
+    assert max(image.size) == 1280
+    assert png(photo())[:4] == b"\x89PNG"

@@ -1,0 +1,154 @@
+"""Scheduling: the newest frame per camera, batches across cameras, a model that will not load."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from PIL import Image
+
+from bridge.config import ModelConfig
+from bridge.engines.base import Engine, EngineOutput, JobOptions
+from bridge.errors import ModelError
+from bridge.scheduler import Ended, Job, ModelWorker, Outcome, Status
+
+
+class RecordingEngine(Engine):
+    """A model stand-in that names the image it saw and records each batch; it can be held."""
+
+    def __init__(self, fail_load: bool = False, batch: int = 4) -> None:
+        super().__init__(ModelConfig(engine="recording", batch_size=batch))
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_load = fail_load
+
+    def load(self) -> None:
+        if self.fail_load:
+            raise ModelError("model_unavailable", "cannot load 'org/missing'", "org/missing")
+
+    def run_batch(self, images: list[Image.Image], options: list[JobOptions]) -> list[EngineOutput | ModelError]:
+        self.gate.wait(5)
+        self.batches.append([o.camera for o in options])
+        return [
+            ModelError("model_failed", "boom") if o.camera == "broken" else EngineOutput(text=f"seen {o.camera}")
+            for o in options
+        ]
+
+
+def make_job(camera: str, outcomes: dict[str, list[Outcome]], tag: str = "") -> Job:
+    async def done(job: Job, outcome: Outcome) -> None:
+        outcomes.setdefault(camera + tag, []).append(outcome)
+
+    return Job(camera, "caption", Image.new("RGB", (4, 4)), JobOptions(camera=camera), done)
+
+
+async def settle(worker: ModelWorker, engine: RecordingEngine) -> None:
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if worker.waiting == 0 and not worker._busy:
+            await asyncio.sleep(0.05)
+            return
+
+
+def test_frames_of_several_cameras_go_through_the_model_as_one_batch() -> None:
+    async def scenario() -> None:
+        engine = RecordingEngine()
+        worker = ModelWorker("caption", engine)
+        worker.start()
+        await asyncio.sleep(0.05)
+        engine.gate.clear()  # the model is busy with the first camera
+        outcomes: dict[str, list[Outcome]] = {}
+        worker.submit(make_job("first", outcomes))
+        await asyncio.sleep(0.05)
+        for camera in ("a", "b", "c"):
+            worker.submit(make_job(camera, outcomes))
+        engine.gate.set()
+        await settle(worker, engine)
+        assert engine.batches == [["first"], ["a", "b", "c"]]
+        assert outcomes["b"] == [EngineOutput(text="seen b")]
+        await worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_newer_frame_supersedes_the_waiting_one_of_the_same_camera() -> None:
+    async def scenario() -> None:
+        engine = RecordingEngine()
+        worker = ModelWorker("caption", engine)
+        worker.start()
+        await asyncio.sleep(0.05)
+        engine.gate.clear()
+        outcomes: dict[str, list[Outcome]] = {}
+        worker.submit(make_job("busy", outcomes))
+        await asyncio.sleep(0.05)
+        worker.submit(make_job("door", outcomes, "#1"))
+        worker.submit(make_job("door", outcomes, "#2"))
+        worker.submit(make_job("door", outcomes, "#3"))
+        engine.gate.set()
+        await settle(worker, engine)
+        assert outcomes["door#1"] == [Ended.SUPERSEDED]
+        assert outcomes["door#2"] == [Ended.SUPERSEDED]
+        assert outcomes["door#3"] == [EngineOutput(text="seen door")]
+        assert engine.batches == [["busy"], ["door"]]
+        await worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_one_failing_frame_gives_an_error_and_the_worker_goes_on() -> None:
+    async def scenario() -> None:
+        engine = RecordingEngine()
+        worker = ModelWorker("caption", engine)
+        worker.start()
+        outcomes: dict[str, list[Outcome]] = {}
+        worker.submit(make_job("broken", outcomes))
+        await settle(worker, engine)
+        worker.submit(make_job("fine", outcomes))
+        await settle(worker, engine)
+        assert isinstance(outcomes["broken"][0], ModelError)
+        assert outcomes["fine"] == [EngineOutput(text="seen fine")]
+        await worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_model_that_cannot_load_answers_every_job_with_its_error() -> None:
+    async def scenario() -> None:
+        worker = ModelWorker("caption", RecordingEngine(fail_load=True))
+        outcomes: dict[str, list[Outcome]] = {}
+        worker.submit(make_job("early", outcomes))  # waiting while the model loads
+        worker.start()
+        await asyncio.sleep(0.2)
+        worker.submit(make_job("late", outcomes))
+        await asyncio.sleep(0.05)
+        assert worker.status is Status.FAILED
+        for camera in ("early", "late"):
+            (outcome,) = outcomes[camera]
+            assert isinstance(outcome, ModelError)
+            assert outcome.code == "model_unavailable"
+            assert "org/missing" in outcome.detail
+        await worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_stopping_hands_waiting_jobs_back_unanswered() -> None:
+    async def scenario() -> None:
+        engine = RecordingEngine()
+        worker = ModelWorker("caption", engine)
+        worker.start()
+        await asyncio.sleep(0.05)
+        engine.gate.clear()
+        outcomes: dict[str, list[Outcome]] = {}
+        worker.submit(make_job("running", outcomes))
+        await asyncio.sleep(0.05)
+        worker.submit(make_job("waiting", outcomes))
+        stopping = asyncio.create_task(worker.stop())
+        await asyncio.sleep(0.1)
+        engine.gate.set()
+        await stopping
+        assert outcomes["waiting"] == [Ended.CANCELLED]
+        assert outcomes["running"] == [EngineOutput(text="seen running")]
+
+    asyncio.run(scenario())
