@@ -30,22 +30,28 @@ class EmbeddedBroker:
         self._broker: Any = None
 
     async def start(self) -> None:
+        """Bind and start serving; ``TransportError`` if the port is taken."""
         try:
-            from amqtt.broker import Broker  # noqa: PLC0415 - only needed when embedded
+            from amqtt.broker import Broker
         except ImportError as err:
             raise TransportError(f"the embedded broker needs amqtt ({err})") from err
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.ERROR)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
         }
         self._broker = Broker(config)
         try:
             await self._broker.start()
-        except Exception as err:  # noqa: BLE001 - amqtt raises its own types for bind failures
-            raise TransportError(f"the embedded broker could not start on port {self.port}: {err}") from err
+        except Exception as err:
+            raise TransportError(
+                f"the embedded broker could not start on port {self.port}: {err}"
+            ) from err
 
     async def stop(self) -> None:
+        """Shut the broker down, dropping its clients."""
         if self._broker is not None:
             await self._broker.shutdown()

@@ -236,8 +236,14 @@ def _kind(value: object) -> str:
 
 
 def _kind_name(kind: type[Any]) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "a list", dict: "a mapping"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }.get(kind, kind.__name__)
 
 
 def _int_list(reader: _Reader, key: str, count: int, what: str) -> tuple[int, ...] | None:
@@ -310,12 +316,16 @@ def _read_frames(reader: _Reader) -> FramesConfig:
     if hosts is not None and (
         not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts)
     ):
-        raise reader.error("url_allowed_hosts", f"expected a list of host names, got {_kind(hosts)}")
+        raise reader.error(
+            "url_allowed_hosts", f"expected a list of host names, got {_kind(hosts)}"
+        )
     frames = FramesConfig(
         max_bytes=_positive(reader, "max_bytes", reader.get("max_bytes", int, d.max_bytes)),
         max_pixels=_positive(reader, "max_pixels", reader.get("max_pixels", int, d.max_pixels)),
         url_allowed_hosts=tuple(h.lower() for h in hosts or ()),
-        url_timeout=_positive(reader, "url_timeout", reader.get("url_timeout", float, d.url_timeout)),
+        url_timeout=_positive(
+            reader, "url_timeout", reader.get("url_timeout", float, d.url_timeout)
+        ),
         publish_image=reader.get("publish_image", bool, d.publish_image),
     )
     reader.finish()
@@ -330,7 +340,9 @@ def _read_model(reader: _Reader, task: str) -> ModelConfig:
         model = defaults.get("model")
     precision = reader.get("precision", str, "fp32")
     if precision not in ("fp32", "bf16", "int8", "fp16", "auto"):
-        raise reader.error("precision", f"expected fp32, bf16, fp16, int8 or auto, got {precision!r}")
+        raise reader.error(
+            "precision", f"expected fp32, bf16, fp16, int8 or auto, got {precision!r}"
+        )
     device = reader.get("device", str, "auto")
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         raise reader.error("device", f"expected auto, cpu or cuda[:N], got {device!r}")
@@ -358,13 +370,18 @@ def _read_meter(reader: _Reader) -> MeterConfig:
     corners_raw = reader.raw("corners")
     corners: tuple[tuple[int, int], ...] | None = None
     if corners_raw is not None:
-        ok = isinstance(corners_raw, list) and len(corners_raw) == 4 and all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) for v in p)
-            for p in corners_raw
+        ok = (
+            isinstance(corners_raw, list)
+            and len(corners_raw) == 4
+            and all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) for v in p)
+                for p in corners_raw
+            )
         )
         if not ok:
             raise reader.error("corners", f"expected 4 [x, y] points, got {_kind(corners_raw)}")
-        corners = tuple((int(p[0]), int(p[1])) for p in corners_raw)  # type: ignore[union-attr]
+        points: list[list[int]] = corners_raw  # type: ignore[assignment]
+        corners = tuple((int(p[0]), int(p[1])) for p in points)
     if roi is None and corners is None:
         raise reader.error("roi", "required (or corners): where the digits are, as [x, y, w, h]")
     if roi is not None and (roi[2] <= 0 or roi[3] <= 0):
@@ -397,7 +414,9 @@ def _read_camera(reader: _Reader, name: str) -> CameraConfig:
     tasks_raw = reader.get("tasks", list, ["caption"])
     for task in tasks_raw:
         if task not in TASKS:
-            raise reader.error("tasks", f"unknown task {task!r}, expected one of {', '.join(TASKS)}")
+            raise reader.error(
+                "tasks", f"unknown task {task!r}, expected one of {', '.join(TASKS)}"
+            )
     if not tasks_raw:
         raise reader.error("tasks", "expected at least one task")
     tasks = tuple(dict.fromkeys(tasks_raw))
@@ -463,7 +482,9 @@ def load_config(path: str | Path) -> BridgeConfig:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "yaml"
-        raise ConfigError(source, where, f"not valid YAML ({getattr(err, 'problem', err)})") from err
+        raise ConfigError(
+            source, where, f"not valid YAML ({getattr(err, 'problem', err)})"
+        ) from err
     return parse_config(data, source)
 
 

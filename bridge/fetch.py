@@ -33,17 +33,15 @@ async def fetch_url(
     url: str,
     allowed_hosts: tuple[str, ...],
     max_bytes: int,
-    timeout: float,
+    time_limit: float,
 ) -> bytes:
     """Download a frame; ``FrameError`` with ``url_not_allowed`` or ``url_fetch_failed``."""
     check_url(url, allowed_hosts)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(time_limit):
             async with session.get(url, allow_redirects=False) as response:
                 if response.status != 200:
-                    raise FrameError(
-                        "url_fetch_failed", f"{url} answered HTTP {response.status}"
-                    )
+                    raise FrameError("url_fetch_failed", f"{url} answered HTTP {response.status}")
                 if (response.content_length or 0) > max_bytes:
                     raise FrameError(
                         "url_fetch_failed",
@@ -58,6 +56,6 @@ async def fetch_url(
                         )
                 return bytes(body)
     except TimeoutError as err:
-        raise FrameError("url_fetch_failed", f"{url} did not answer within {timeout} s") from err
+        raise FrameError("url_fetch_failed", f"{url} did not answer within {time_limit} s") from err
     except aiohttp.ClientError as err:
         raise FrameError("url_fetch_failed", f"{url} could not be fetched ({err})") from err

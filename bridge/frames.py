@@ -85,7 +85,9 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise FrameError("too_many_pixels", f"the image is too large to decode safely ({err})") from err
+        raise FrameError(
+            "too_many_pixels", f"the image is too large to decode safely ({err})"
+        ) from err
     except (OSError, ValueError, SyntaxError) as err:
         raise FrameError(
             "decode_failed", f"the payload is not an image Pillow can read ({err})"
@@ -109,8 +111,7 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
             image.draft("RGB", (target_size, target_size))
         image.seek(0)
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return to_rgb(image)
+        return to_rgb(ImageOps.exif_transpose(image))
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise FrameError("decode_failed", f"the image is truncated or corrupt ({err})") from err
 

@@ -35,33 +35,42 @@ class Topics:
 
     @property
     def state(self) -> str:
+        """Retained online/offline, and the last will."""
         return f"{self.base}/bridge/state"
 
     @property
     def info(self) -> str:
+        """Retained description of the bridge, its cameras and counters."""
         return f"{self.base}/bridge/info"
 
     @property
     def request(self) -> str:
+        """Where on-demand analysis requests arrive."""
         return f"{self.base}/request"
 
     @property
     def ha_status(self) -> str:
+        """Home Assistant's birth/will topic; ``online`` triggers re-announcing."""
         return f"{self.discovery_prefix}/status"
 
     def result(self, camera: str, task: str) -> str:
+        """Retained latest result of one camera's task."""
         return f"{self.base}/{camera}/{task}"
 
     def image(self, camera: str, task: str) -> str:
+        """Retained JPEG of the frame the latest result was made from."""
         return f"{self.base}/{camera}/{task}/image"
 
     def error(self, camera: str) -> str:
+        """Error events of one camera."""
         return f"{self.base}/{camera}/error"
 
     def meter_set(self, camera: str) -> str:
+        """Setting a meter's value by hand."""
         return f"{self.base}/{camera}/meter/set"
 
     def discovery(self, bridge_id: str, camera: str, task: str) -> str:
+        """HA MQTT discovery config of one camera's task sensor."""
         return f"{self.discovery_prefix}/sensor/{bridge_id}/{camera}_{task}/config"
 
 

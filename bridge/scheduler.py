@@ -11,11 +11,13 @@ dedicated worker thread; the event loop keeps MQTT flowing meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -51,7 +53,7 @@ class Job:
     task: str
     image: Image.Image
     options: JobOptions
-    on_done: Callable[[Job, Outcome], Awaitable[None]]
+    on_done: Callable[[Job, Outcome], Coroutine[Any, Any, None]]
     context: object = None
     model_ms: float = field(default=0.0)
 
@@ -69,10 +71,13 @@ class ModelWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{task}")
         self._runner: asyncio.Task[None] | None = None
         self._callbacks: set[asyncio.Task[None]] = set()
-        self._busy = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.loaded = asyncio.Event()
 
     @property
     def label(self) -> str:
+        """The model's name, for events and logs."""
         return self.engine.label
 
     def start(self) -> None:
@@ -87,8 +92,12 @@ class ModelWorker:
             self._fail(err)
             return
         except Exception as err:  # noqa: BLE001 - whatever breaks a load makes the task unavailable
-            self._fail(ModelError("model_unavailable", f"cannot load {self.label}: {err}", self.label))
+            self._fail(
+                ModelError("model_unavailable", f"cannot load {self.label}: {err}", self.label)
+            )
             return
+        finally:
+            self.loaded.set()
         self.status = Status.READY
         _LOGGER.info("model for %s ready: %s", self.task, self.label)
         while True:
@@ -98,7 +107,7 @@ class ModelWorker:
                 await self._run_batch(loop)
 
     def _fail(self, err: ModelError) -> None:
-        self.status = Status.FAILED
+        self.status = Status.FAILED  # set before ``loaded`` fires, so watchers see the failure
         self.error = err
         _LOGGER.error("model for %s unavailable: %s", self.task, err.detail)
         for job in self._take(len(self._slots)):
@@ -112,19 +121,19 @@ class ModelWorker:
         jobs = self._take(self.engine.max_batch)
         images = [job.image for job in jobs]
         options = [job.options for job in jobs]
-        self._busy = True
+        self._idle.clear()
         started = loop.time()
         try:
             outputs = await loop.run_in_executor(
                 self._executor, self.engine.run_batch, images, options
             )
-        except Exception as err:  # noqa: BLE001 - the worker must survive any model failure
+        except Exception as err:
             _LOGGER.exception("model %s failed on a batch of %d", self.label, len(jobs))
             outputs = [ModelError("model_failed", f"{self.label} failed: {err}", self.label)] * len(
                 jobs
             )
         finally:
-            self._busy = False
+            self._idle.set()
         elapsed_ms = (loop.time() - started) * 1000
         for job, output in zip(jobs, outputs, strict=True):
             job.model_ms = elapsed_ms
@@ -148,6 +157,11 @@ class ModelWorker:
         task.add_done_callback(self._callbacks.discard)
 
     @property
+    def busy(self) -> bool:
+        """A batch is in the model right now."""
+        return not self._idle.is_set()
+
+    @property
     def waiting(self) -> int:
         """Jobs queued and not yet running."""
         return len(self._slots)
@@ -157,11 +171,9 @@ class ModelWorker:
         for job in self._take(len(self._slots)):
             self._finish(job, Ended.CANCELLED)
         if self._runner is not None:
-            if self._busy:
-                # Let the running batch finish so its frames are published and acknowledged.
-                deadline = asyncio.get_running_loop().time() + grace
-                while self._busy and asyncio.get_running_loop().time() < deadline:
-                    await asyncio.sleep(0.05)
+            # Let a running batch finish so its frames are published and acknowledged.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
         if self._callbacks:

@@ -55,6 +55,7 @@ class Counters:
     latency_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as published in ``info.counters.<camera>``."""
         return {
             "received": self.received,
             "results": self.results,
@@ -74,9 +75,11 @@ class AckTicket:
         self.cancelled = False
 
     def hold(self, count: int = 1) -> None:
+        """One more piece of work must end before the message is acknowledged."""
         self._open += count
 
     def release(self) -> None:
+        """One piece of work ended; acknowledge when none is left (unless handed back)."""
         self._open -= 1
         if self._open == 0 and not self.cancelled:
             self._ack()
@@ -193,6 +196,7 @@ class BridgeService:
             self.transport.publish(topic, encode(payload), retain=True)
 
     def info_payload(self) -> dict[str, Any]:
+        """The bridge info as published now: cameras, model states, counters."""
         cameras: dict[str, dict[str, Any]] = {}
         for cam in self.config.cameras.values():
             entry: dict[str, Any] = {"topic": cam.topic, "tasks": list(cam.tasks)}
@@ -235,8 +239,7 @@ class BridgeService:
             self._publish_info()
 
     async def _announce_when_loaded(self, worker: ModelWorker) -> None:
-        while worker.status == "loading":
-            await asyncio.sleep(0.1)
+        await worker.loaded.wait()
         self._publish_info()
 
     # incoming messages
@@ -365,8 +368,8 @@ class BridgeService:
                 )
             elif isinstance(outcome, EngineOutput):
                 await self._publish_result(work, job.task, outcome)
-        except BridgeError as err:
-            _LOGGER.error("could not publish for %s: %s", work.camera.name, err)
+        except BridgeError:
+            _LOGGER.exception("could not publish for %s", work.camera.name)
         finally:
             work.ticket.release()
 
@@ -404,9 +407,7 @@ class BridgeService:
                 work.preview = asyncio.ensure_future(asyncio.to_thread(encode_preview, work.image))
             jpeg = await work.preview
             publishes.append(
-                self.transport.publish(
-                    self.topics.image(work.camera.name, task), jpeg, retain=True
-                )
+                self.transport.publish(self.topics.image(work.camera.name, task), jpeg, retain=True)
             )
         await asyncio.gather(*publishes)
         counters = self.counters[work.camera.name]
@@ -461,13 +462,15 @@ class BridgeService:
         )
         work = FrameWork(cam, "", time.monotonic(), now_iso(), ticket, request=request)
         worker = self.workers.get(request.task)
+        if worker is None:
+            detail = (
+                f"this bridge has no model for {request.task!r} "
+                f"(configured: {', '.join(self.workers) or 'none'})"
+            )
+            await self._publish_error(work, "unknown_task", detail, task=request.task)
+            ticket.release()
+            return
         try:
-            if worker is None:
-                raise FrameError(
-                    "unknown_task",
-                    f"this bridge has no model for {request.task!r} "
-                    f"(configured: {', '.join(self.workers) or 'none'})",
-                )
             if request.image is not None:
                 data = request.image
             else:

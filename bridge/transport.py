@@ -108,7 +108,7 @@ class MqttTransport:
         cfg = self.config
         properties = None
         if self.protocol == 5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = cfg.session_expiry
         kwargs: dict[str, Any] = {"keepalive": cfg.keepalive}
         if self.protocol == 5:
@@ -176,10 +176,12 @@ class MqttTransport:
         if reason.is_failure:
             self._loop.call_soon_threadsafe(self._refused, reason)
             return
-        options = SubscribeOptions(qos=1, retainHandling=1) if self.protocol == 5 else None
-        topics = [(t, options if options is not None else 1) for t in self.subscriptions]
-        if topics:
-            client.subscribe(topics)
+        if self.subscriptions and self.protocol == 5:
+            # retainHandling=1: retained frames only on a new subscription, not on every resume.
+            options = SubscribeOptions(qos=1, retainHandling=1)
+            client.subscribe([(topic, options) for topic in self.subscriptions])
+        elif self.subscriptions:
+            client.subscribe([(topic, 1) for topic in self.subscriptions])
         self._loop.call_soon_threadsafe(self._connected, bool(flags.session_present))
 
     def _on_disconnect(

@@ -32,11 +32,13 @@ class RapidOcrEngine(Engine):
 
     @property
     def label(self) -> str:
+        """``rapidocr`` unless the configuration names it otherwise."""
         return self.config.model or "rapidocr"
 
     def load(self) -> None:
+        """Create the ONNX sessions (weights ship in the wheel) and warm them up."""
         try:
-            from rapidocr import RapidOCR  # noqa: PLC0415
+            from rapidocr import RapidOCR
 
             params: dict[str, Any] = {}
             if self.config.threads:
@@ -44,7 +46,7 @@ class RapidOcrEngine(Engine):
             self.engine = RapidOCR(params=params) if params else RapidOCR()
             # RapidOCR configures its own INFO logger on construction; keep it to real problems.
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        except Exception as err:  # noqa: BLE001 - any import or load failure is "unavailable"
+        except Exception as err:
             raise ModelError(
                 "model_unavailable",
                 f"cannot load rapidocr ({err}); install it with `pip install rapidocr onnxruntime`",
@@ -55,6 +57,7 @@ class RapidOcrEngine(Engine):
     def run_batch(
         self, images: list[Image.Image], options: list[JobOptions]
     ) -> list[EngineOutput | ModelError]:
+        """Read each image on its own; RapidOCR has no batch API and sizes differ anyway."""
         results: list[EngineOutput | ModelError] = []
         for image in images:
             try:
@@ -96,11 +99,11 @@ def reading_order(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """
 
     def centre_y(line: dict[str, Any]) -> float:
-        return sum(point[1] for point in line["box"]) / 4
+        return float(sum(point[1] for point in line["box"])) / 4
 
     def height(line: dict[str, Any]) -> float:
-        ys = [point[1] for point in line["box"]]
-        return max(max(ys) - min(ys), 1)
+        ys = [float(point[1]) for point in line["box"]]
+        return max(max(ys) - min(ys), 1.0)
 
     rows: list[list[dict[str, Any]]] = []
     for line in sorted(lines, key=centre_y):

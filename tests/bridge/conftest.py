@@ -64,7 +64,9 @@ class Mosquitto:
                     return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start: " + (self.workdir / "mosquitto.log").read_text())
+        raise RuntimeError(
+            "mosquitto did not start: " + (self.workdir / "mosquitto.log").read_text()
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -87,7 +89,9 @@ class Watcher:
     def __init__(self, port: int, topics: list[str]) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.seen: list[mqtt.MQTTMessage] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watcher-{time.time_ns()}")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"watcher-{time.time_ns()}"
+        )
         self.client.on_message = lambda c, u, m: self.messages.put(m)
         self.client.connect("127.0.0.1", port)
         for topic in topics:
@@ -113,7 +117,9 @@ class Watcher:
             if mqtt.topic_matches_sub(topic, msg.topic) and predicate(msg.payload):
                 return bytes(msg.payload)
             self.seen.append(msg)
-        raise AssertionError(f"nothing on {topic} within {timeout} s; saw {[m.topic for m in self.seen]}")
+        raise AssertionError(
+            f"nothing on {topic} within {timeout} s; saw {[m.topic for m in self.seen]}"
+        )
 
     def wait_json(self, topic: str, timeout: float = 60, **match: Any) -> dict[str, Any]:
         def ok(payload: bytes) -> bool:
@@ -151,11 +157,25 @@ def tiny_blip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *words]
     (folder / "vocab.txt").write_text("\n".join(vocab))
     tokenizer = BertTokenizer(str(folder / "vocab.txt"), bos_token="[DEC]")
-    text = {"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
-            "bos_token_id": 5, "sep_token_id": 3, "pad_token_id": 0}
-    vision = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-              "intermediate_size": 64, "image_size": 64, "patch_size": 16}
+    text = {
+        "vocab_size": len(vocab),
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+        "bos_token_id": 5,
+        "sep_token_id": 3,
+        "pad_token_id": 0,
+    }
+    vision = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "image_size": 64,
+        "patch_size": 16,
+    }
     config = BlipConfig(text_config=text, vision_config=vision, projection_dim=32)
     import torch
 
@@ -182,12 +202,26 @@ def tiny_trocr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789"]
     (folder / "vocab.txt").write_text("\n".join(vocab))
     tokenizer = BertTokenizer(str(folder / "vocab.txt"))
-    encoder = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, image_size=64, patch_size=16)
-    decoder = TrOCRConfig(vocab_size=len(vocab), d_model=32, decoder_layers=2,
-                          decoder_attention_heads=2, decoder_ffn_dim=64,
-                          max_position_embeddings=64, pad_token_id=0, bos_token_id=2,
-                          eos_token_id=3, decoder_start_token_id=2)
+    encoder = ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=64,
+        patch_size=16,
+    )
+    decoder = TrOCRConfig(
+        vocab_size=len(vocab),
+        d_model=32,
+        decoder_layers=2,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+        decoder_start_token_id=2,
+    )
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
     config.decoder_start_token_id, config.pad_token_id, config.eos_token_id = 2, 0, 3
     import torch
@@ -208,7 +242,9 @@ def tiny_trocr(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- images ---
 
 
-def render_sign(lines: list[str], size: tuple[int, int] = (900, 400), rotate: float = 0.0) -> Image.Image:
+def render_sign(
+    lines: list[str], size: tuple[int, int] = (900, 400), rotate: float = 0.0
+) -> Image.Image:
     """A sign as a camera would see it: dark letters on a light board."""
     image = Image.new("RGB", size, (235, 232, 220))
     draw = ImageDraw.Draw(image)
@@ -257,7 +293,10 @@ class BridgeProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bridge", "run", "-c", str(self.config_path)],
-            stdout=log, stderr=log, env=env, cwd=REPO,
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=REPO,
         )
 
     def kill(self) -> None:
@@ -281,8 +320,13 @@ def bridge_config(tmp_path: Path, mosquitto: Mosquitto) -> Callable[..., Path]:
 
     def write(cameras: dict[str, Any], models: dict[str, Any], **sections: Any) -> Path:
         data: dict[str, Any] = {
-            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "base_topic": "itt",
-                     "client_id": "bridge-under-test", "reconnect_max_delay": 2},
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": mosquitto.port,
+                "base_topic": "itt",
+                "client_id": "bridge-under-test",
+                "reconnect_max_delay": 2,
+            },
             "models": models,
             "cameras": cameras,
         }

@@ -7,14 +7,25 @@ from bridge.discovery import discovery_messages
 
 
 def test_each_camera_and_task_gets_a_sensor_available_with_the_bridge() -> None:
-    config = parse_config({
-        "mqtt": {"base_topic": "itt"},
-        "cameras": {
-            "door": {"topic": "a", "tasks": ["caption", "ocr"]},
-            "gas": {"topic": "b", "tasks": ["meter"],
-                    "meter": {"roi": [1, 2, 3, 4], "digits": 6, "decimals": 2, "unit": "m³", "device_class": "gas"}},
-        },
-    })
+    config = parse_config(
+        {
+            "mqtt": {"base_topic": "itt"},
+            "cameras": {
+                "door": {"topic": "a", "tasks": ["caption", "ocr"]},
+                "gas": {
+                    "topic": "b",
+                    "tasks": ["meter"],
+                    "meter": {
+                        "roi": [1, 2, 3, 4],
+                        "digits": 6,
+                        "decimals": 2,
+                        "unit": "m³",
+                        "device_class": "gas",
+                    },
+                },
+            },
+        }
+    )
     messages = dict(discovery_messages(config))
     assert set(messages) == {
         "homeassistant/sensor/itt/door_caption/config",
@@ -28,5 +39,8 @@ def test_each_camera_and_task_gets_a_sensor_available_with_the_bridge() -> None:
     assert "[:255]" in caption["value_template"]
     meter = messages["homeassistant/sensor/itt/gas_meter/config"]
     assert (meter["state_class"], meter["device_class"], meter["unit_of_measurement"]) == (
-        "total_increasing", "gas", "m³")
+        "total_increasing",
+        "gas",
+        "m³",
+    )
     assert meter["value_template"] == "{{ value_json.value }}"

@@ -37,7 +37,10 @@ def caption_and_ocr(
             "front_door": {"topic": FRIGATE_TOPIC, "tasks": ["caption"]},
             "driveway": {"topic": "cameras/driveway/snapshot", "tasks": ["ocr"]},
         },
-        models={"caption": {"model": str(tiny_blip), "max_new_tokens": 8}, "ocr": {"engine": "rapidocr"}},
+        models={
+            "caption": {"model": str(tiny_blip), "max_new_tokens": 8},
+            "ocr": {"engine": "rapidocr"},
+        },
     )
     return run_bridge(config)
 
@@ -65,7 +68,9 @@ def test_a_frame_on_a_frigate_topic_becomes_a_caption_event(
     assert preview[:2] == b"\xff\xd8"  # the analysed frame, as JPEG
 
 
-def test_the_bridge_announces_itself_retained(caption_and_ocr: BridgeProcess, mosquitto: Mosquitto) -> None:
+def test_the_bridge_announces_itself_retained(
+    caption_and_ocr: BridgeProcess, mosquitto: Mosquitto
+) -> None:
     late = Watcher(mosquitto.port, ["itt/bridge/#"])  # subscribes after the fact: retained
     try:
         late.wait_for("itt/bridge/state", lambda p: p == b"online")
@@ -79,7 +84,9 @@ def test_the_bridge_announces_itself_retained(caption_and_ocr: BridgeProcess, mo
 
 def test_a_rendered_sign_becomes_ocr_text(caption_and_ocr: BridgeProcess, watcher: Watcher) -> None:
     wait_online(watcher)
-    watcher.publish("cameras/driveway/snapshot", png(render_sign(["NO PARKING", "EXIT 12"], rotate=2)))
+    watcher.publish(
+        "cameras/driveway/snapshot", png(render_sign(["NO PARKING", "EXIT 12"], rotate=2))
+    )
     result = watcher.wait_json("itt/driveway/ocr")
     assert result["text"].splitlines() == ["NO PARKING", "EXIT 12"]
     assert [line["text"].replace(" ", "") for line in result["lines"]][:1] == ["NOPARKING"] or (
@@ -114,13 +121,17 @@ def test_garbage_becomes_an_error_event_and_the_next_frame_still_works(
     assert result["frame_id"] == hashlib.sha256(good).hexdigest()
 
 
-def test_the_last_will_fires_when_the_bridge_is_killed(caption_and_ocr: BridgeProcess, watcher: Watcher) -> None:
+def test_the_last_will_fires_when_the_bridge_is_killed(
+    caption_and_ocr: BridgeProcess, watcher: Watcher
+) -> None:
     wait_online(watcher)
     caption_and_ocr.kill()
     watcher.wait_for("itt/bridge/state", lambda p: p == b"offline", timeout=30)
 
 
-def test_sigterm_publishes_offline_and_exits_cleanly(caption_and_ocr: BridgeProcess, watcher: Watcher) -> None:
+def test_sigterm_publishes_offline_and_exits_cleanly(
+    caption_and_ocr: BridgeProcess, watcher: Watcher
+) -> None:
     wait_online(watcher)
     started = time.monotonic()
     assert caption_and_ocr.terminate() == 0
@@ -146,14 +157,19 @@ def test_an_analyze_request_is_answered_on_its_reply_topic(
 
 
 def test_a_camera_whose_model_is_missing_gets_errors_while_others_work(
-    bridge_config: Callable[..., Path], run_bridge: Callable[[Path], BridgeProcess], watcher: Watcher
+    bridge_config: Callable[..., Path],
+    run_bridge: Callable[[Path], BridgeProcess],
+    watcher: Watcher,
 ) -> None:
     config = bridge_config(
         cameras={
             "porch": {"topic": "cam/porch", "tasks": ["caption"]},
             "gate": {"topic": "cam/gate", "tasks": ["ocr"]},
         },
-        models={"caption": {"model": "example-org/no-such-captioner"}, "ocr": {"engine": "rapidocr"}},
+        models={
+            "caption": {"model": "example-org/no-such-captioner"},
+            "ocr": {"engine": "rapidocr"},
+        },
     )
     bridge = run_bridge(config)
     wait_online(watcher)

@@ -13,7 +13,9 @@ from tests.bridge.conftest import photo, render_sign
 
 
 def test_a_blip_folder_captions_a_batch_with_and_without_a_prompt(tiny_blip: Path) -> None:
-    engine = create_engine(ModelConfig(engine="transformers", model=str(tiny_blip), max_new_tokens=6))
+    engine = create_engine(
+        ModelConfig(engine="transformers", model=str(tiny_blip), max_new_tokens=6)
+    )
     engine.load()
     assert engine.input_size == 64
     outputs = engine.run_batch(
@@ -30,8 +32,14 @@ def test_a_blip_folder_captions_a_batch_with_and_without_a_prompt(tiny_blip: Pat
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
 def test_reduced_precision_options_load_and_caption(tiny_blip: Path, precision: str) -> None:
-    engine = create_engine(ModelConfig(engine="transformers", model=str(tiny_blip), precision=precision,  # type: ignore[arg-type]
-                                       max_new_tokens=4))
+    engine = create_engine(
+        ModelConfig(
+            engine="transformers",
+            model=str(tiny_blip),
+            precision=precision,  # type: ignore[arg-type]
+            max_new_tokens=4,
+        )
+    )
     engine.load()
     (output,) = engine.run_batch([photo(4)], [JobOptions()])
     assert isinstance(output, EngineOutput)
@@ -50,7 +58,9 @@ def test_trocr_reads_a_line_with_a_score(tiny_trocr: Path) -> None:
 def test_rapidocr_reads_a_whole_scene_in_reading_order() -> None:
     engine = create_engine(ModelConfig(engine="rapidocr"))
     engine.load()
-    (output,) = engine.run_batch([render_sign(["NO PARKING", "DELIVERIES ONLY"], rotate=3)], [JobOptions()])
+    (output,) = engine.run_batch(
+        [render_sign(["NO PARKING", "DELIVERIES ONLY"], rotate=3)], [JobOptions()]
+    )
     assert isinstance(output, EngineOutput)
     assert output.text == "NO PARKING\nDELIVERIES ONLY"
 

@@ -14,7 +14,12 @@ from bridge.fetch import check_url, fetch_url
 
 @pytest.mark.parametrize(
     "url",
-    ["http://evil.example/a.jpg", "file:///etc/passwd", "ftp://frigate.local/a.jpg", "http://169.254.169.254/"],
+    [
+        "http://evil.example/a.jpg",
+        "file:///etc/passwd",
+        "ftp://frigate.local/a.jpg",
+        "http://169.254.169.254/",
+    ],
 )
 def test_urls_to_hosts_not_allowed_are_refused(url: str) -> None:
     with pytest.raises(FrameError) as caught:
@@ -42,8 +47,14 @@ def serve_and_fetch(path: str, max_bytes: int = 1000, timeout: float = 2.0) -> b
             raise web.HTTPFound("http://evil.example/")
 
         app = web.Application()
-        app.add_routes([web.get("/small", small), web.get("/huge", huge), web.get("/slow", slow),
-                        web.get("/redirect", redirect)])
+        app.add_routes(
+            [
+                web.get("/small", small),
+                web.get("/huge", huge),
+                web.get("/slow", slow),
+                web.get("/redirect", redirect),
+            ]
+        )
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -51,7 +62,9 @@ def serve_and_fetch(path: str, max_bytes: int = 1000, timeout: float = 2.0) -> b
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
             async with aiohttp.ClientSession() as session:
-                return await fetch_url(session, f"http://127.0.0.1:{port}{path}", ("127.0.0.1",), max_bytes, timeout)
+                return await fetch_url(
+                    session, f"http://127.0.0.1:{port}{path}", ("127.0.0.1",), max_bytes, timeout
+                )
         finally:
             await runner.cleanup()
 
@@ -62,8 +75,15 @@ def test_an_allowed_host_is_fetched() -> None:
     assert serve_and_fetch("/small") == b"\xff\xd8 jpeg bytes"
 
 
-@pytest.mark.parametrize(("path", "words"), [("/huge", "more than 1000 bytes"), ("/slow", "did not answer"),
-                                             ("/redirect", "HTTP 302"), ("/missing", "HTTP 404")])
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/huge", "more than 1000 bytes"),
+        ("/slow", "did not answer"),
+        ("/redirect", "HTTP 302"),
+        ("/missing", "HTTP 404"),
+    ],
+)
 def test_huge_slow_redirected_or_missing_bodies_fail_clearly(path: str, words: str) -> None:
     with pytest.raises(FrameError) as caught:
         serve_and_fetch(path, timeout=0.5)

@@ -34,13 +34,25 @@ def same_shape(ours: Any, example: Any, where: str = "") -> None:
     elif isinstance(example, bool) or example is None:
         assert ours is None or isinstance(ours, type(example)) or example is None, where
     elif isinstance(example, int | float):
-        assert isinstance(ours, int | float) and not isinstance(ours, bool), where
+        assert isinstance(ours, int | float), where
+        assert not isinstance(ours, bool), where
     else:
         assert isinstance(ours, type(example)), f"{where}: {type(ours)} vs {type(example)}"
 
 
 def result_like(example: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
-    base = {"v", "camera", "task", "text", "frame_id", "model", "latency_ms", "captured_at", "published_at", "id"}
+    base = {
+        "v",
+        "camera",
+        "task",
+        "text",
+        "frame_id",
+        "model",
+        "latency_ms",
+        "captured_at",
+        "published_at",
+        "id",
+    }
     return build_result(
         camera=example["camera"],
         task=example["task"],
@@ -103,14 +115,23 @@ def test_the_example_request_parses() -> None:
     text = (PROTOCOL / "request.json").read_text().replace("<base64 of a JPEG>", "aGVsbG8=")
     request = parse_request(text.encode())
     assert (request.id, request.task, request.camera, request.prompt) == (
-        "4b7f1c2e-9a3d-4e5f-8a6b-7c8d9e0f1a2b", "caption", "front_door", "a picture of")
+        "4b7f1c2e-9a3d-4e5f-8a6b-7c8d9e0f1a2b",
+        "caption",
+        "front_door",
+        "a picture of",
+    )
     assert request.image == b"hello"
 
 
 @pytest.mark.parametrize(
     "payload",
-    [b"nope", b"[]", b'{"id": "1", "task": "caption"}', b'{"id":"1","reply_to":"a/#","task":"ocr","image":"aGk="}',
-     b'{"id":"1","reply_to":"r","task":"ocr"}'],
+    [
+        b"nope",
+        b"[]",
+        b'{"id": "1", "task": "caption"}',
+        b'{"id":"1","reply_to":"a/#","task":"ocr","image":"aGk="}',
+        b'{"id":"1","reply_to":"r","task":"ocr"}',
+    ],
 )
 def test_malformed_requests_are_refused(payload: bytes) -> None:
     with pytest.raises(FrameError) as caught:

@@ -27,11 +27,15 @@ class RecordingEngine(Engine):
         if self.fail_load:
             raise ModelError("model_unavailable", "cannot load 'org/missing'", "org/missing")
 
-    def run_batch(self, images: list[Image.Image], options: list[JobOptions]) -> list[EngineOutput | ModelError]:
+    def run_batch(
+        self, images: list[Image.Image], options: list[JobOptions]
+    ) -> list[EngineOutput | ModelError]:
         self.gate.wait(5)
         self.batches.append([o.camera for o in options])
         return [
-            ModelError("model_failed", "boom") if o.camera == "broken" else EngineOutput(text=f"seen {o.camera}")
+            ModelError("model_failed", "boom")
+            if o.camera == "broken"
+            else EngineOutput(text=f"seen {o.camera}")
             for o in options
         ]
 
@@ -46,7 +50,7 @@ def make_job(camera: str, outcomes: dict[str, list[Outcome]], tag: str = "") -> 
 async def settle(worker: ModelWorker, engine: RecordingEngine) -> None:
     for _ in range(200):
         await asyncio.sleep(0.01)
-        if worker.waiting == 0 and not worker._busy:
+        if worker.waiting == 0 and not worker.busy:
             await asyncio.sleep(0.05)
             return
 
