@@ -31,7 +31,7 @@ MISSING_MODEL_HINT = (
 
 def resolve_device(wanted: str) -> str:
     """``auto`` means the first CUDA device when there is one, else the CPU."""
-    import torch  # noqa: PLC0415 - torch is heavy; import it when a model is actually loaded
+    import torch
 
     if wanted == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -67,15 +67,19 @@ class TransformersEngine(Engine):
 
     @property
     def label(self) -> str:
+        """The model id or folder, as configured."""
         return self.model_id
 
     def load(self) -> None:
-        import torch  # noqa: PLC0415
-        from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: PLC0415
+        """Load processor and model (offline for folders and HF_HUB_OFFLINE), then warm up."""
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
 
         local = offline_only(self.model_id)
         try:
-            processor = AutoProcessor.from_pretrained(self.model_id, local_files_only=local)
+            processor = AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+                self.model_id, local_files_only=local
+            )
             model = AutoModelForImageTextToText.from_pretrained(
                 self.model_id, local_files_only=local
             )
@@ -90,7 +94,7 @@ class TransformersEngine(Engine):
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.device = resolve_device(self.config.device)
-        model = self._apply_precision(model.eval(), torch)
+        model = self._apply_precision(model.eval(), torch)  # type: ignore[no-untyped-call]
         self.model = model
         self.processor = processor
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
@@ -122,8 +126,9 @@ class TransformersEngine(Engine):
             groups.setdefault(prompt, []).append(index)
         for prompt, indexes in groups.items():
             batch = [images[i] for i in indexes]
+            outputs: list[EngineOutput | ModelError]
             try:
-                outputs = self._generate(batch, prompt)
+                outputs = list(self._generate(batch, prompt))
             except Exception as err:  # noqa: BLE001 - any model failure becomes an error event
                 if len(batch) == 1:
                     outputs = [self._failure(err)]
@@ -153,7 +158,7 @@ class TransformersEngine(Engine):
         return inputs
 
     def _generate(self, images: list[Image.Image], prompt: str | None) -> list[EngineOutput]:
-        import torch  # noqa: PLC0415
+        import torch
 
         inputs = self._prepare(images, prompt)
         with torch.inference_mode():
@@ -177,7 +182,7 @@ class TrOcrEngine(TransformersEngine):
     default_model = "microsoft/trocr-base-printed"
 
     def _generate(self, images: list[Image.Image], prompt: str | None) -> list[EngineOutput]:
-        import torch  # noqa: PLC0415
+        import torch
 
         inputs = self._prepare(images, None)
         with torch.inference_mode():
@@ -211,6 +216,8 @@ def _processor_size(processor: Any) -> int | None:
     if isinstance(size, dict):
         values = [v for k, v in size.items() if k in ("height", "width", "shortest_edge")]
         return int(max(values)) if values else None
-    if hasattr(size, "height") and getattr(size, "height", None):
-        return int(max(size.height or 0, size.width or 0))
+    height = getattr(size, "height", None)
+    width = getattr(size, "width", None)
+    if height or width:
+        return int(max(height or 0, width or 0))
     return None
