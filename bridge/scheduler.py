@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import enum
 import logging
+import queue
+import threading
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,61 @@ class Job:
     model_ms: float = field(default=0.0)
 
 
+class ModelThread:
+    """The one thread a model runs in.
+
+    A daemon thread rather than a ``ThreadPoolExecutor``: the executor's threads are joined when
+    the interpreter exits, so a model call that outlasts SIGTERM's grace period would keep the
+    process alive.  With a daemon thread the bridge exits on time; the frames of the abandoned
+    call were never acknowledged, so the broker delivers them again after the restart.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` in the model thread; the future resolves on the calling loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._calls.put(_Call(loop, future, fn, args))
+        return future
+
+    def shutdown(self) -> None:
+        """Let the thread end after the call it is running, if any."""
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            try:
+                result = call.fn(*call.args)
+            except BaseException as err:  # noqa: BLE001 - handed to the awaiting coroutine
+                call.settle(None, err)
+            else:
+                call.settle(result, None)
+
+
+@dataclass
+class _Call:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+    def settle(self, result: Any, error: BaseException | None) -> None:
+        def apply() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            self.loop.call_soon_threadsafe(apply)
+
+
 class ModelWorker:
     """Owns one engine: loads it in the background, then serves its slots in batches."""
 
@@ -68,7 +124,7 @@ class ModelWorker:
         self.error: ModelError | None = None
         self._slots: dict[str, Job] = {}
         self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{task}")
+        self._thread: ModelThread | None = None
         self._runner: asyncio.Task[None] | None = None
         self._callbacks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -82,12 +138,14 @@ class ModelWorker:
 
     def start(self) -> None:
         """Begin loading the model and serving jobs; returns at once."""
+        self._thread = ModelThread(f"model-{self.task}")
         self._runner = asyncio.create_task(self._run(), name=f"worker-{self.task}")
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        assert self._thread is not None
         try:
-            await loop.run_in_executor(self._executor, self.engine.load)
+            await self._thread.call(self.engine.load)
         except ModelError as err:
             self._fail(err)
             return
@@ -123,10 +181,9 @@ class ModelWorker:
         options = [job.options for job in jobs]
         self._idle.clear()
         started = loop.time()
+        assert self._thread is not None
         try:
-            outputs = await loop.run_in_executor(
-                self._executor, self.engine.run_batch, images, options
-            )
+            outputs = await self._thread.call(self.engine.run_batch, images, options)
         except Exception as err:
             _LOGGER.exception("model %s failed on a batch of %d", self.label, len(jobs))
             outputs = [ModelError("model_failed", f"{self.label} failed: {err}", self.label)] * len(
@@ -166,7 +223,7 @@ class ModelWorker:
         """Jobs queued and not yet running."""
         return len(self._slots)
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float = 4.0) -> None:
         """Stop taking jobs: waiting ones end ``CANCELLED``; a running batch may finish."""
         for job in self._take(len(self._slots)):
             self._finish(job, Ended.CANCELLED)
@@ -178,4 +235,5 @@ class ModelWorker:
             await asyncio.gather(self._runner, return_exceptions=True)
         if self._callbacks:
             await asyncio.wait(set(self._callbacks), timeout=grace)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._thread is not None:
+            self._thread.shutdown()

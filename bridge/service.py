@@ -368,8 +368,10 @@ class BridgeService:
                 )
             elif isinstance(outcome, EngineOutput):
                 await self._publish_result(work, job.task, outcome)
-        except BridgeError:
-            _LOGGER.exception("could not publish for %s", work.camera.name)
+        except BridgeError as err:
+            # Not published: leave the frame unacknowledged so the broker hands it over again.
+            _LOGGER.error("could not publish for %s: %s", work.camera.name, err)  # noqa: TRY400
+            work.ticket.cancelled = True
         finally:
             work.ticket.release()
 

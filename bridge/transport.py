@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,7 @@ class MqttTransport:
         self._early: set[int] = set()
         self._first_connect: asyncio.Future[None] = self._loop.create_future()
         self._was_connected = False
+        self._last_failure = ""
         self._stopping = False
         self.client = self._make_client()
 
@@ -95,6 +97,7 @@ class MqttTransport:
         client.max_inflight_messages_set(50)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_publish = self._on_publish
         return client
@@ -189,6 +192,11 @@ class MqttTransport:
     ) -> None:
         self._loop.call_soon_threadsafe(self._disconnected, str(reason))
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` block: the exception is the reason.
+        error = sys.exc_info()[1]
+        self._loop.call_soon_threadsafe(self._connect_failed, error)
+
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         message = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid)
         self._loop.call_soon_threadsafe(self.on_message, message)
@@ -212,6 +220,7 @@ class MqttTransport:
                 "resumed" if session_present else "new",
             )
         self._was_connected = True
+        self._last_failure = ""
         self.connected.set()
         if not self._first_connect.done():
             self._first_connect.set_result(None)
@@ -229,6 +238,22 @@ class MqttTransport:
             message = f"broker {cfg.host}:{cfg.port} refused the connection: {reason}"
         _LOGGER.error(message)
         if not self._first_connect.done():
+            self._first_connect.set_exception(TransportError(message))
+
+    def _connect_failed(self, error: BaseException | None) -> None:
+        """A connection attempt failed before MQTT started: broker down, TLS refused...
+
+        Logged when the reason changes (not on every retry).  A certificate the bridge cannot
+        verify is fatal on the first connect, like bad credentials: retrying cannot fix it.
+        """
+        cfg = self.config
+        message = f"cannot connect to {cfg.host}:{cfg.port}: {error or 'connection failed'}"
+        if isinstance(error, ssl.SSLError):
+            message += "; check mqtt.tls (ca_certs, certfile, keyfile) and the broker's certificate"
+        if message != self._last_failure:
+            self._last_failure = message
+            _LOGGER.warning("%s; retrying", message)
+        if isinstance(error, ssl.SSLError) and not self._first_connect.done():
             self._first_connect.set_exception(TransportError(message))
 
     def _disconnected(self, reason: str) -> None:

@@ -44,15 +44,25 @@ class Mosquitto:
     workdir: Path
     port: int = field(default_factory=free_port)
     extra_conf: str = ""
+    #: Keep sessions, queued frames and retained messages across a restart (as a real one does).
+    persistent: bool = False
+    listener_conf: str = "allow_anonymous true"
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         conf = self.workdir / "mosquitto.conf"
+        persistence = (
+            f"persistence true\npersistence_location {self.workdir}/\n"
+            if self.persistent
+            else "persistence false\n"
+        )
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
+            f"{self.listener_conf}\n"
+            f"{persistence}"
             "max_queued_messages 10000\n"
+            # as root, mosquitto would drop to its own user, which cannot read the test's files
+            "user root\n"
             f"{self.extra_conf}\n"
         )
         log = (self.workdir / "mosquitto.log").open("ab")
@@ -86,13 +96,24 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 class Watcher:
     """A plain MQTT client that records what arrives, as Home Assistant or a script would."""
 
-    def __init__(self, port: int, topics: list[str]) -> None:
+    def __init__(
+        self,
+        port: int,
+        topics: list[str],
+        *,
+        credentials: tuple[str, str] | None = None,
+        ca_certs: Path | None = None,
+    ) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.seen: list[mqtt.MQTTMessage] = []
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"watcher-{time.time_ns()}"
         )
         self.client.on_message = lambda c, u, m: self.messages.put(m)
+        if credentials is not None:
+            self.client.username_pw_set(*credentials)
+        if ca_certs is not None:
+            self.client.tls_set(ca_certs=str(ca_certs))
         self.client.connect("127.0.0.1", port)
         for topic in topics:
             self.client.subscribe(topic, qos=1)
@@ -287,12 +308,14 @@ class BridgeProcess:
     config_path: Path
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    #: How to start ``image-to-text``: the real command, or with the test-only engines added.
+    launcher: tuple[str, ...] = ("-m", "bridge")
 
     def start(self) -> None:
         env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "run", "-c", str(self.config_path)],
+            [sys.executable, *self.launcher, "run", "-c", str(self.config_path)],
             stdout=log,
             stderr=log,
             env=env,
@@ -343,11 +366,13 @@ def bridge_config(tmp_path: Path, mosquitto: Mosquitto) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def run_bridge(tmp_path: Path) -> Iterator[Callable[[Path], BridgeProcess]]:
+def run_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
     started: list[BridgeProcess] = []
 
-    def start(config_path: Path) -> BridgeProcess:
+    def start(config_path: Path, *, faulty: bool = False) -> BridgeProcess:
         proc = BridgeProcess(config_path, tmp_path / f"bridge{len(started)}.log")
+        if faulty:
+            proc.launcher = (str(Path(__file__).with_name("fault_bridge.py")),)
         proc.start()
         started.append(proc)
         return proc
