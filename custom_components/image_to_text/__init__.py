@@ -1,0 +1,72 @@
+"""Image to text: Home Assistant entities from an image-to-text bridge, over MQTT.
+
+The integration never talks to the models: it listens to the bridge's MQTT protocol
+(docs/protocol.md) through Home Assistant's own MQTT integration. One config entry per bridge
+(per base topic); its state lives in ``entry.runtime_data``, never in ``hass.data``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.components import mqtt
+from homeassistant.const import Platform
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+
+from .announce import async_setup_announcements
+from .const import DOMAIN
+from .frigate_names import async_setup_frigate_names
+from .hub import ImageToTextData, ImageToTextHub, bridge_device_info
+from .services import async_setup_services
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.typing import ConfigType
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.SENSOR,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, _config: ConfigType) -> bool:
+    """Register the integration's actions once, whatever the number of bridges."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Listen to one bridge: subscribe, create its device, then its entities."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady("MQTT is not available")
+
+    hub = ImageToTextHub(hass, entry)
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **bridge_device_info(hub.base_topic)
+    )
+    entry.runtime_data = ImageToTextData(hub=hub)
+    await hub.async_start()
+    entry.async_on_unload(hub.async_stop)
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(async_setup_announcements(hass, entry))
+    entry.async_on_unload(await async_setup_frigate_names(hass, entry))
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Remove the entities; the subscriptions go with ``async_on_unload``."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """New options (keywords, announcements) take effect by reloading the entry."""
+    await hass.config_entries.async_reload(entry.entry_id)

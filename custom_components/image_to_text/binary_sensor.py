@@ -1,0 +1,193 @@
+"""Binary sensors: the bridge's connectivity, and keyword sensors on each camera's captions.
+
+A keyword sensor (one per camera with captions and per keyword string of the entry's options) is
+on while the camera's latest caption contains the keyword as a word, case-insensitively, and for at
+most ``keyword_hold`` seconds after it: a caption that no longer matches turns it off at once, and
+so does the end of the hold when no newer caption came. ``parcel|package`` matches either word.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import CALLBACK_TYPE, callback
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import slugify
+
+from .const import (
+    CONF_KEYWORD_HOLD,
+    CONF_KEYWORDS,
+    DEFAULT_KEYWORD_HOLD,
+    TASK_CAPTION,
+    bridge_identifier,
+    signal_result,
+)
+from .entity import CameraEntity, EntityFactories, ImageToTextEntity, async_follow_cameras
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+    from .hub import ImageToTextHub
+
+KEYWORD_KIND = "keyword"
+
+
+def keyword_pattern(keyword: str) -> re.Pattern[str] | None:
+    """A case-insensitive whole-word pattern for ``a|b|c``; None when there is no word in it."""
+    words = [word.strip() for word in keyword.split("|") if word.strip()]
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(word) for word in words)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def keyword_label(keyword: str) -> str:
+    """How a keyword reads in an entity's name: ``parcel|package`` → ``parcel or package``."""
+    return " or ".join(word.strip() for word in keyword.split("|") if word.strip())
+
+
+def keyword_slug(keyword: str) -> str:
+    """The keyword's part of a unique id."""
+    return slugify(keyword_label(keyword).replace(" or ", " "))
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the bridge's connectivity sensor and the keyword sensors of each captioned camera."""
+    hub = entry.runtime_data.hub
+    async_add_entities([BridgeConnectivity(hub)])
+    keywords = {
+        keyword_slug(keyword): keyword
+        for keyword in entry.options.get(CONF_KEYWORDS, [])
+        if isinstance(keyword, str) and keyword_pattern(keyword) is not None
+    }
+    hold = float(entry.options.get(CONF_KEYWORD_HOLD, DEFAULT_KEYWORD_HOLD))
+    _remove_dropped_keywords(hass, entry, hub, set(keywords))
+
+    def wanted(hub: ImageToTextHub) -> EntityFactories:
+        return {
+            f"{hub.base_topic}_{camera}_{TASK_CAPTION}_{KEYWORD_KIND}_{slug}": (
+                lambda c=camera, k=keyword: KeywordSensor(hub, c, k, hold)
+            )
+            for camera in hub.cameras
+            if TASK_CAPTION in hub.tasks(camera)
+            for slug, keyword in keywords.items()
+        }
+
+    async_follow_cameras(entry, hub, async_add_entities, wanted)
+
+
+def _remove_dropped_keywords(
+    hass: HomeAssistant, entry: ConfigEntry, hub: ImageToTextHub, slugs: set[str]
+) -> None:
+    """Keyword sensors whose keyword left the options leave the entity registry too."""
+    registry = er.async_get(hass)
+    marker = f"_{TASK_CAPTION}_{KEYWORD_KIND}_"
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.domain != "binary_sensor" or marker not in entity.unique_id:
+            continue
+        if not entity.unique_id.startswith(f"{hub.base_topic}_"):
+            continue
+        if entity.unique_id.rsplit(marker, 1)[1] not in slugs:
+            registry.async_remove(entity.entity_id)
+
+
+class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
+    """Whether the bridge is online; the one entity that stays available to say it is not."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "connectivity"
+
+    def __init__(self, hub: ImageToTextHub) -> None:
+        super().__init__(hub)
+        self._attr_unique_id = f"{hub.base_topic}_bridge_connectivity"
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.base_topic)})
+
+    @property
+    def available(self) -> bool:
+        """Always: its state is the bridge's availability."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """The bridge is online and has published its info."""
+        return self.hub.online
+
+
+class KeywordSensor(CameraEntity, BinarySensorEntity):
+    """On while a camera's latest caption names the keyword, for at most the hold time."""
+
+    _attr_translation_key = KEYWORD_KIND
+
+    def __init__(self, hub: ImageToTextHub, camera: str, keyword: str, hold: float) -> None:
+        super().__init__(hub, camera, TASK_CAPTION, f"{KEYWORD_KIND}_{keyword_slug(keyword)}")
+        self.keyword = keyword
+        self._pattern = keyword_pattern(keyword)
+        self._hold = hold
+        self._attr_translation_placeholders = {"keyword": keyword_label(keyword)}
+        self._attr_is_on = False
+        self._matched_at: str | None = None
+        self._matched_text: str | None = None
+        self._cancel_hold: CALLBACK_TYPE | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's new captions."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, signal_result(self.hub.entry.entry_id), self._on_result
+            )
+        )
+        self.async_on_remove(self._stop_hold)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The keyword, and the caption that last matched it."""
+        return {
+            "keyword": self.keyword,
+            "caption": self._matched_text,
+            "captured_at": self._matched_at,
+        }
+
+    @callback
+    def _stop_hold(self) -> None:
+        if self._cancel_hold is not None:
+            self._cancel_hold()
+            self._cancel_hold = None
+
+    @callback
+    def _on_result(self, result: dict[str, Any]) -> None:
+        if (result["camera"], result["task"]) != (self.camera, self.task):
+            return
+        self._stop_hold()
+        text = str(result["text"])
+        if self._pattern is not None and self._pattern.search(text):
+            self._attr_is_on = True
+            self._matched_text = text
+            self._matched_at = result["captured_at"]
+            self._cancel_hold = async_call_later(self.hass, self._hold, self._on_hold_over)
+        else:
+            self._attr_is_on = False
+        self.async_write_ha_state()
+
+    @callback
+    def _on_hold_over(self, _now: datetime) -> None:
+        self._cancel_hold = None
+        self._attr_is_on = False
+        self.async_write_ha_state()

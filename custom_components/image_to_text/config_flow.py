@@ -1,0 +1,106 @@
+"""Config flow: a bridge is added by its base topic, by hand or when its retained info appears.
+
+One entry per bridge: the base topic is the unique id. MQTT discovery (the ``mqtt`` key of the
+manifest) starts a flow when ``image_to_text/bridge/info`` is seen; the flow checks the payload is
+the bridge's info before offering it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigFlow
+from homeassistant.core import callback
+
+from .const import CONF_BASE_TOPIC, DEFAULT_BASE_TOPIC, DOMAIN
+from .options_flow import ImageToTextOptionsFlow
+from .protocol import ProtocolError, Topics, parse_info
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+    from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+
+try:  # HA 2024.4+ names the flow's result type; 2024.3 (the test environment) does not.
+    from homeassistant.config_entries import ConfigFlowResult
+except ImportError:  # pragma: no cover - depends on the installed Home Assistant
+    from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
+
+INFO_SUFFIX = "/bridge/info"
+
+
+def clean_base_topic(value: str) -> str:
+    """A base topic without surrounding spaces or slashes; ValueError when it cannot be one."""
+    topic = value.strip().strip("/")
+    if not topic or any(char in topic for char in "+#\0") or topic.startswith("$"):
+        raise ValueError(value)
+    return topic
+
+
+def entry_title(base_topic: str) -> str:
+    """The entry's title in the integrations page."""
+    return f"Image to text ({base_topic})"
+
+
+class ImageToTextConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a bridge by base topic (user step) or from its retained info (MQTT discovery)."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        self._base_topic = DEFAULT_BASE_TOPIC
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(_config_entry: ConfigEntry) -> ImageToTextOptionsFlow:
+        """Keywords, announcements and Frigate names are options (see options_flow.py)."""
+        return ImageToTextOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the bridge's base topic."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                base_topic = clean_base_topic(user_input[CONF_BASE_TOPIC])
+            except ValueError:
+                errors[CONF_BASE_TOPIC] = "invalid_topic"
+            else:
+                await self.async_set_unique_id(base_topic)
+                self._abort_if_unique_id_configured()
+                return self._create(base_topic)
+        schema = vol.Schema({vol.Required(CONF_BASE_TOPIC, default=DEFAULT_BASE_TOPIC): str})
+        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
+        """A bridge's retained info appeared: offer it, once per base topic."""
+        topic = discovery_info.topic
+        if not topic.endswith(INFO_SUFFIX) or not discovery_info.payload:
+            return self.async_abort(reason="invalid_discovery_info")
+        try:
+            base_topic = clean_base_topic(topic[: -len(INFO_SUFFIX)])
+            parse_info(discovery_info.payload)
+        except (ValueError, ProtocolError):
+            return self.async_abort(reason="invalid_discovery_info")
+        if Topics(base_topic).info != topic:
+            return self.async_abort(reason="invalid_discovery_info")
+        await self.async_set_unique_id(base_topic)
+        self._abort_if_unique_id_configured()
+        self._base_topic = base_topic
+        self.context["title_placeholders"] = {CONF_BASE_TOPIC: base_topic}
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user confirm the discovered bridge."""
+        if user_input is not None:
+            return self._create(self._base_topic)
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="confirm", description_placeholders={CONF_BASE_TOPIC: self._base_topic}
+        )
+
+    def _create(self, base_topic: str) -> ConfigFlowResult:
+        return self.async_create_entry(
+            title=entry_title(base_topic), data={CONF_BASE_TOPIC: base_topic}
+        )

@@ -1,0 +1,78 @@
+"""Names shared by every module of the integration: the domain, option keys and dispatcher signals.
+
+The signal helpers carry the config entry's id so that two bridges (two entries) never hear each
+other's results.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "image_to_text"
+
+CONF_BASE_TOPIC: Final = "base_topic"
+DEFAULT_BASE_TOPIC: Final = "image_to_text"
+
+CONF_KEYWORDS: Final = "keywords"
+CONF_KEYWORD_HOLD: Final = "keyword_hold"
+DEFAULT_KEYWORD_HOLD: Final = 60
+
+EVENT_RESULT: Final = "image_to_text_result"
+EVENT_TYPE_RESULT: Final = "result"
+
+TASK_CAPTION: Final = "caption"
+TASK_OCR: Final = "ocr"
+TASK_METER: Final = "meter"
+TASKS: Final = (TASK_CAPTION, TASK_OCR, TASK_METER)
+
+# Home Assistant keeps at most 255 characters in a state; longer text goes to an attribute.
+MAX_STATE_LENGTH: Final = 255
+
+
+def signal_result(entry_id: str) -> str:
+    """Dispatcher signal, args (result: dict): one valid result payload."""
+    return f"{DOMAIN}_{entry_id}_result"
+
+
+def signal_image(entry_id: str) -> str:
+    """Dispatcher signal, args (camera: str, task: str, jpeg: bytes): an analysed frame."""
+    return f"{DOMAIN}_{entry_id}_image"
+
+
+def signal_error(entry_id: str) -> str:
+    """Dispatcher signal, args (error: dict): one valid error payload."""
+    return f"{DOMAIN}_{entry_id}_error"
+
+
+def signal_availability(entry_id: str) -> str:
+    """Dispatcher signal, args (online: bool): the bridge went online or offline."""
+    return f"{DOMAIN}_{entry_id}_availability"
+
+
+def signal_info(entry_id: str) -> str:
+    """Dispatcher signal, args (info: dict): the bridge's retained info changed."""
+    return f"{DOMAIN}_{entry_id}_info"
+
+
+def bridge_identifier(base_topic: str) -> tuple[str, str]:
+    """Device registry identifier of the bridge device."""
+    return (DOMAIN, f"{base_topic}_bridge")
+
+
+def camera_identifier(base_topic: str, camera: str) -> tuple[str, str]:
+    """Device registry identifier of one camera's device."""
+    return (DOMAIN, f"{base_topic}_{camera}")
+
+
+def camera_display_name(camera: str) -> str:
+    """A camera's device name: ``front_door`` becomes ``Front door``."""
+    return camera.replace("_", " ").capitalize()
+
+
+def signal_state(entry_id: str) -> str:
+    """Dispatcher signal, args (camera: str, task: str): a result, new or retained, was stored.
+
+    Unlike :func:`signal_result` it also fires for retained results replayed when subscribing,
+    which restore the sensors' state but are not news for events and automations.
+    """
+    return f"{DOMAIN}_{entry_id}_state"

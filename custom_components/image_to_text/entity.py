@@ -1,0 +1,144 @@
+"""Base classes of every entity: device, unique id, availability from the bridge, removal.
+
+Camera entities belong to one camera's device (linked to the bridge device with ``via_device``)
+and remove themselves from the entity registry when the bridge's info no longer lists their
+camera and task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import callback
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .const import (
+    TASKS,
+    bridge_identifier,
+    camera_display_name,
+    camera_identifier,
+    signal_availability,
+    signal_info,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+    from .hub import ImageToTextHub
+
+# unique id -> a function that builds the entity, for every entity the bridge's info calls for.
+EntityFactories = dict[str, Callable[[], Entity]]
+
+
+class ImageToTextEntity(Entity):
+    """An entity of one bridge: unavailable whenever the bridge is offline."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, hub: ImageToTextHub) -> None:
+        self.hub = hub
+
+    @property
+    def available(self) -> bool:
+        """Every entity follows the bridge: offline (or no info yet) means unavailable."""
+        return self.hub.online
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the bridge's availability."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, signal_availability(self.hub.entry.entry_id), self._on_availability
+            )
+        )
+
+    @callback
+    def _on_availability(self, _online: bool) -> None:
+        self.async_write_ha_state()
+
+
+class CameraEntity(ImageToTextEntity):
+    """An entity of one camera and task of the bridge.
+
+    ``task`` is the bridge's task name, or a pseudo-task such as ``health`` for entities of the
+    camera as a whole; ``kind`` tells the entity kinds of one camera and task apart.
+    """
+
+    def __init__(self, hub: ImageToTextHub, camera: str, task: str, kind: str) -> None:
+        super().__init__(hub)
+        self.camera = camera
+        self.task = task
+        self._attr_unique_id = f"{hub.base_topic}_{camera}_{task}_{kind}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={camera_identifier(hub.base_topic, camera)},
+            name=camera_display_name(camera),
+            manufacturer="image-to-text",
+            model="Camera",
+            via_device=bridge_identifier(hub.base_topic),
+        )
+
+    def _use_task_name(self) -> None:
+        """Name the entity after its task: a translation for known tasks, else the task itself."""
+        if self.task in TASKS:
+            self._attr_translation_key = self.task
+        else:
+            self._attr_name = self.task.replace("_", " ").capitalize()
+
+    def still_provided(self) -> bool:
+        """The bridge's info still lists this entity's camera (and task, for task entities)."""
+        return self.task in self.hub.tasks(self.camera)
+
+    async def async_added_to_hass(self) -> None:
+        """Also watch the bridge's info, to leave when the camera or task goes away."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, signal_info(self.hub.entry.entry_id), self._on_info)
+        )
+
+    @callback
+    def _on_info(self, _info: dict[str, Any]) -> None:
+        if self.still_provided():
+            self._handle_info()
+            return
+        registry = er.async_get(self.hass)
+        if registry.async_get(self.entity_id) is not None:
+            registry.async_remove(self.entity_id)
+        else:
+            self.hass.async_create_task(self.async_remove(force_remove=True))
+
+    @callback
+    def _handle_info(self) -> None:
+        """New info while still provided; entities that show info fields write their state."""
+
+
+@callback
+def async_follow_cameras(
+    entry: ConfigEntry,
+    hub: ImageToTextHub,
+    async_add_entities: AddEntitiesCallback,
+    wanted: Callable[[ImageToTextHub], EntityFactories],
+) -> None:
+    """Add a platform's entities now and whenever the bridge's info names new cameras or tasks.
+
+    Entities that are no longer wanted remove themselves (see ``CameraEntity``); forgetting their
+    unique ids here lets a camera that comes back get its entities again.
+    """
+    known: set[str] = set()
+
+    @callback
+    def _update(_info: dict[str, Any] | None = None) -> None:
+        factories = wanted(hub) if hub.info is not None else {}
+        new = [build() for unique_id, build in factories.items() if unique_id not in known]
+        known.intersection_update(factories)
+        known.update(factories)
+        if new:
+            async_add_entities(new)
+
+    _update()
+    entry.async_on_unload(async_dispatcher_connect(hub.hass, signal_info(entry.entry_id), _update))

@@ -1,0 +1,287 @@
+"""The hub: one per config entry, it listens to one bridge and tells the entities what it heard.
+
+It owns every MQTT subscription of the entry, keeps the latest info, results, images and errors
+(so that an entity added later starts from what is known) and fans messages out through dispatcher
+signals (see const.py). An invalid payload is logged once, naming its topic, and ignored: one bad
+message never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components import mqtt
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_BASE_TOPIC,
+    DOMAIN,
+    EVENT_RESULT,
+    bridge_identifier,
+    camera_identifier,
+    signal_availability,
+    signal_error,
+    signal_image,
+    signal_info,
+    signal_result,
+    signal_state,
+)
+from .protocol import ProtocolError, Topics, parse_error, parse_info, parse_result, parse_state
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# Levels below the base topic: <camera>/<task> is a result, <camera>/<task>/image a frame.
+_RESULT_LEVELS = 2
+_IMAGE_LEVELS = 3
+
+
+@dataclass(slots=True)
+class ImageToTextData:
+    """What a loaded config entry keeps in ``entry.runtime_data``."""
+
+    hub: ImageToTextHub
+
+
+if TYPE_CHECKING:
+    # HA 2024.3 (the test environment) has no generic ConfigEntry; newer versions do.
+    ImageToTextConfigEntry = ConfigEntry[ImageToTextData]  # type: ignore[type-arg,misc]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedImage:
+    """The latest analysed frame of one camera and task."""
+
+    jpeg: bytes
+    received_at: datetime
+
+
+class ImageToTextHub:
+    """Subscribes to one bridge's topics and keeps what it said."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.base_topic: str = entry.data[CONF_BASE_TOPIC]
+        self.topics = Topics(self.base_topic)
+        self.info: dict[str, Any] | None = None
+        self.cameras: dict[str, dict[str, Any]] = {}
+        self.last_result: dict[tuple[str, str], dict[str, Any]] = {}
+        self.last_image: dict[tuple[str, str], ReceivedImage] = {}
+        self.last_error: dict[str, dict[str, Any]] = {}
+        self.ignored_payloads = 0
+        self._state: bool | None = None
+        self._broker_connected = True
+        self._was_online = False
+        self._lost_logged = False
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+
+    @property
+    def online(self) -> bool:
+        """The bridge is online: it has published its info and not its last will.
+
+        While Home Assistant has lost the broker nothing can be known, so that counts as offline.
+        """
+        return self._broker_connected and self._state is not False and self.info is not None
+
+    def _offline_reason(self) -> str:
+        if not self._broker_connected:
+            return "Home Assistant lost its MQTT broker"
+        if self._state is False:
+            return "it published 'offline'"
+        return "it has not published its info"
+
+    def tasks(self, camera: str) -> list[str]:
+        """The tasks the bridge runs for one camera (empty when it does not know the camera)."""
+        return list(self.cameras.get(camera, {}).get("tasks", []))
+
+    def counters(self, camera: str) -> dict[str, Any]:
+        """The bridge's counters of one camera, from its info."""
+        counters = (self.info or {}).get("counters", {})
+        value = counters.get(camera, {})
+        return value if isinstance(value, dict) else {}
+
+    def camera_device_id(self, camera: str) -> str | None:
+        """The device registry id of a camera's device, if it has been created."""
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={camera_identifier(self.base_topic, camera)}
+        )
+        return device.id if device else None
+
+    async def async_start(self) -> None:
+        """Subscribe to the bridge's topics; retained state and info arrive right after."""
+        base = self.base_topic
+        handlers: list[tuple[str, Callable[[mqtt.ReceiveMessage], None]]] = [
+            (self.topics.state, self._on_state),
+            (self.topics.info, self._on_info),
+            (f"{base}/+/+", self._on_result),
+            (f"{base}/+/+/image", self._on_image),
+        ]
+        for topic, handler in handlers:
+            self._unsubscribe.append(
+                await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=None)
+            )
+        self._broker_connected = mqtt.is_connected(self.hass)
+        self._unsubscribe.append(
+            mqtt.async_subscribe_connection_status(self.hass, self._on_broker_connection)
+        )
+
+    @callback
+    def _on_broker_connection(self, connected: bool) -> None:
+        """The broker reconnects: retained state and info are delivered again."""
+        self._broker_connected = connected
+        self._availability_changed()
+
+    @callback
+    def async_stop(self) -> None:
+        """Drop every subscription (the entry is unloading)."""
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
+
+    def _ignore(self, topic: str, err: ProtocolError) -> None:
+        self.ignored_payloads += 1
+        _LOGGER.warning("Ignoring an invalid payload on %s: %s", topic, err)
+
+    @callback
+    def _on_state(self, msg: mqtt.ReceiveMessage) -> None:
+        try:
+            self._state = parse_state(msg.payload)
+        except ProtocolError as err:
+            self._ignore(msg.topic, err)
+            return
+        self._availability_changed()
+
+    @callback
+    def _on_info(self, msg: mqtt.ReceiveMessage) -> None:
+        if not msg.payload:
+            return  # the retained info was cleared; the bridge's state says whether it is gone
+        try:
+            info = parse_info(msg.payload)
+        except ProtocolError as err:
+            self._ignore(msg.topic, err)
+            return
+        removed = set(self.cameras) - set(info["cameras"])
+        self.info = info
+        self.cameras = info["cameras"]
+        for key in [key for key in self.last_result if key[0] in removed]:
+            del self.last_result[key]
+        self._update_bridge_device(info)
+        async_dispatcher_send(self.hass, signal_info(self.entry.entry_id), info)
+        self._remove_camera_devices(removed)
+        self._availability_changed()
+
+    def _update_bridge_device(self, info: dict[str, Any]) -> None:
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={bridge_identifier(self.base_topic)})
+        version = info.get("version")
+        if device is not None and isinstance(version, str) and device.sw_version != version:
+            registry.async_update_device(device.id, sw_version=version)
+
+    def _remove_camera_devices(self, cameras: set[str]) -> None:
+        """Cameras the bridge no longer has lose their device (and with it their entities)."""
+        registry = dr.async_get(self.hass)
+        for camera in cameras:
+            device = registry.async_get_device(
+                identifiers={camera_identifier(self.base_topic, camera)}
+            )
+            if device is not None:
+                _LOGGER.info(
+                    "Camera %s left bridge %s; removing its device", camera, self.base_topic
+                )
+                registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
+
+    def _availability_changed(self) -> None:
+        online = self.online
+        if online == self._was_online:
+            return
+        if online and self._lost_logged:
+            _LOGGER.info("Image to text bridge %s is back online", self.base_topic)
+            self._lost_logged = False
+        elif not online:
+            _LOGGER.warning(
+                "Image to text bridge %s is unavailable: %s",
+                self.base_topic,
+                self._offline_reason(),
+            )
+            self._lost_logged = True
+        self._was_online = online
+        async_dispatcher_send(self.hass, signal_availability(self.entry.entry_id), online)
+
+    @callback
+    def _on_result(self, msg: mqtt.ReceiveMessage) -> None:
+        levels = self.topics.split(msg.topic)
+        if levels is None or len(levels) != _RESULT_LEVELS:
+            return
+        camera, task = levels
+        if camera in ("bridge", "reply") or task in ("request", "set"):
+            return
+        if task == "error":
+            self._handle_error(msg, camera)
+            return
+        if not msg.payload:
+            return  # a retained result was cleared
+        try:
+            result = parse_result(msg.payload, camera=camera, task=task)
+        except ProtocolError as err:
+            self._ignore(msg.topic, err)
+            return
+        self.last_result[(camera, task)] = result
+        async_dispatcher_send(self.hass, signal_state(self.entry.entry_id), camera, task)
+        if msg.retain:
+            # A retained result replayed on subscribing restores the sensors; it is not news.
+            return
+        async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
+        self.hass.bus.async_fire(
+            EVENT_RESULT,
+            {
+                **result,
+                "entry_id": self.entry.entry_id,
+                "base_topic": self.base_topic,
+                "device_id": self.camera_device_id(camera),
+            },
+        )
+
+    def _handle_error(self, msg: mqtt.ReceiveMessage, camera: str) -> None:
+        try:
+            error = parse_error(msg.payload)
+        except ProtocolError as err:
+            self._ignore(msg.topic, err)
+            return
+        self.last_error[camera] = error
+        _LOGGER.debug("Bridge %s reported %s on %s", self.base_topic, error["error"], camera)
+        async_dispatcher_send(self.hass, signal_error(self.entry.entry_id), error)
+
+    @callback
+    def _on_image(self, msg: mqtt.ReceiveMessage) -> None:
+        levels = self.topics.split(msg.topic)
+        if levels is None or len(levels) != _IMAGE_LEVELS or not msg.payload:
+            return
+        camera, task, _ = levels
+        payload = msg.payload
+        jpeg = payload if isinstance(payload, bytes) else payload.encode("latin-1")
+        if not jpeg.startswith(b"\xff\xd8"):
+            self._ignore(msg.topic, ProtocolError("not a JPEG"))
+            return
+        self.last_image[(camera, task)] = ReceivedImage(jpeg, dt_util.utcnow())
+        async_dispatcher_send(self.hass, signal_image(self.entry.entry_id), camera, task, jpeg)
+
+
+def bridge_device_info(base_topic: str) -> dict[str, Any]:
+    """Keyword arguments for the bridge device in the device registry."""
+    return {
+        "identifiers": {bridge_identifier(base_topic)},
+        "name": f"Image to text bridge ({base_topic})"
+        if base_topic != DOMAIN
+        else "Image to text bridge",
+        "manufacturer": "image-to-text",
+        "model": "MQTT bridge",
+    }

@@ -1,0 +1,153 @@
+"""The integration's side of MQTT protocol v1 (docs/protocol.md): topics and payload checks.
+
+This is the one module that knows the shape of the bridge's payloads. Each ``parse_*`` function
+takes the raw MQTT payload and returns the decoded JSON object, or raises :class:`ProtocolError`
+saying what is wrong, so that the hub can log one line and ignore the message. Unknown fields are
+kept (new fields are not a new version); a missing or re-typed known field is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+PROTOCOL_VERSION: Final = 1
+
+STATE_ONLINE: Final = "online"
+STATE_OFFLINE: Final = "offline"
+
+_CAMERA_NAME = re.compile(r"^[a-z0-9_]+$")
+
+_RESULT_STRINGS: Final = ("camera", "task", "text", "frame_id", "model", "captured_at")
+_ERROR_STRINGS: Final = ("camera", "error", "detail")
+
+
+class ProtocolError(ValueError):
+    """A payload that does not follow protocol v1; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The bridge's topics under one base topic."""
+
+    base: str
+
+    @property
+    def state(self) -> str:
+        """Retained ``online``/``offline``; ``offline`` is the bridge's last will."""
+        return f"{self.base}/bridge/state"
+
+    @property
+    def info(self) -> str:
+        """Retained info JSON: cameras, models, counters."""
+        return f"{self.base}/bridge/info"
+
+    def result(self, camera: str, task: str) -> str:
+        """Retained result JSON of one camera and task."""
+        return f"{self.base}/{camera}/{task}"
+
+    def image(self, camera: str, task: str) -> str:
+        """Retained JPEG of the frame a result was made from."""
+        return f"{self.base}/{camera}/{task}/image"
+
+    def error(self, camera: str) -> str:
+        """Error events of one camera (not retained)."""
+        return f"{self.base}/{camera}/error"
+
+    def split(self, topic: str) -> list[str] | None:
+        """The topic's levels below the base topic, or None when it is not under it."""
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return None
+        return topic[len(prefix) :].split("/")
+
+
+def _decode_object(payload: bytes | str) -> dict[str, Any]:
+    """Decode a JSON object of protocol version 1."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ProtocolError(f"not JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ProtocolError("not a JSON object")
+    version = data.get("v")
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise ProtocolError(f"unsupported protocol version {version!r} (expected 1)")
+    return data
+
+
+def _require_strings(data: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if not isinstance(data.get(key), str):
+            raise ProtocolError(f"field {key!r} missing or not a string")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_state(payload: bytes | str) -> bool:
+    """``online`` → True, ``offline`` → False; anything else is an error."""
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    text = text.strip()
+    if text == STATE_ONLINE:
+        return True
+    if text == STATE_OFFLINE:
+        return False
+    raise ProtocolError(f"bridge state {text[:40]!r} is neither 'online' nor 'offline'")
+
+
+def parse_result(
+    payload: bytes | str, *, camera: str | None = None, task: str | None = None
+) -> dict[str, Any]:
+    """A result: caption, OCR (with ``lines``) or meter (with a numeric ``value``).
+
+    With ``camera`` and ``task`` (from the topic it came on) the payload must name the same ones.
+    """
+    data = _decode_object(payload)
+    _require_strings(data, _RESULT_STRINGS)
+    if camera is not None and task is not None and (data["camera"], data["task"]) != (camera, task):
+        raise ProtocolError(f"payload is for {data['camera']}/{data['task']}, not {camera}/{task}")
+    if not _is_number(data.get("latency_ms")):
+        raise ProtocolError("field 'latency_ms' missing or not a number")
+    if data["task"] == "meter" and not _is_number(data.get("value")):
+        raise ProtocolError("meter result without a numeric 'value'")
+    if "lines" in data and not isinstance(data["lines"], list):
+        raise ProtocolError("field 'lines' is not a list")
+    return data
+
+
+def parse_error(payload: bytes | str) -> dict[str, Any]:
+    """An error event: a stable ``error`` code, a ``detail`` sentence, the frame's id or null."""
+    data = _decode_object(payload)
+    _require_strings(data, _ERROR_STRINGS)
+    frame_id = data.get("frame_id")
+    if frame_id is not None and not isinstance(frame_id, str):
+        raise ProtocolError("field 'frame_id' is neither a string nor null")
+    return data
+
+
+def parse_info(payload: bytes | str) -> dict[str, Any]:
+    """The bridge's info: every camera with its tasks (and meter settings), and counters."""
+    data = _decode_object(payload)
+    cameras = data.get("cameras")
+    if not isinstance(cameras, dict):
+        raise ProtocolError("field 'cameras' missing or not an object")
+    for name, camera in cameras.items():
+        if not _CAMERA_NAME.match(name):
+            raise ProtocolError(f"camera name {name!r} is not lower-case letters, digits and _")
+        if not isinstance(camera, dict):
+            raise ProtocolError(f"camera {name!r} is not an object")
+        tasks = camera.get("tasks")
+        if not isinstance(tasks, list) or not all(isinstance(task, str) for task in tasks):
+            raise ProtocolError(f"camera {name!r} has no list of task names")
+        meter = camera.get("meter")
+        if meter is not None and not isinstance(meter, dict):
+            raise ProtocolError(f"camera {name!r}: 'meter' is not an object")
+    counters = data.get("counters", {})
+    if not isinstance(counters, dict) or not all(isinstance(c, dict) for c in counters.values()):
+        raise ProtocolError("field 'counters' is not an object of objects")
+    return data

@@ -1,0 +1,83 @@
+"""Shared fixtures of the Home Assistant suite: a real HA core, MQTT through its real integration.
+
+``pytest-homeassistant-custom-component`` provides ``hass`` and ``mqtt_mock`` (HA's MQTT
+integration over a mocked paho client, so ``async_fire_mqtt_message`` delivers as a broker would).
+The repository root goes on ``sys.path`` so that ``custom_components.image_to_text`` is the code
+under test, and custom integrations are enabled for every test.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+# Import it now, while the repository root comes first: Home Assistant later imports
+# ``custom_components`` with its test configuration folder in front, and the first import wins.
+import custom_components  # noqa: E402, F401
+
+PROTOCOL_FIXTURES = REPO / "tests" / "fixtures" / "protocol"
+BASE = "image_to_text"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Let the in-process Home Assistant of a test load custom_components/image_to_text.
+
+    Only tests that use ``hass`` get one: pure protocol tests and the end-to-end story (which runs
+    Home Assistant as its own process) do not start an in-process core for nothing.
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
+
+
+def load_protocol_fixture(name: str) -> dict[str, Any]:
+    """One of the example payloads both test suites share, e.g. ``caption_result``."""
+    data: dict[str, Any] = json.loads((PROTOCOL_FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+@pytest.fixture
+def protocol_fixture() -> Callable[[str], dict[str, Any]]:
+    """Load a shared protocol payload by name."""
+    return load_protocol_fixture
+
+
+@pytest.fixture
+def setup_bridge(hass: HomeAssistant, mqtt_mock: Any) -> Callable[..., Awaitable[MockConfigEntry]]:
+    """Add and load an image_to_text entry; ``online`` also sends the bridge's state and info."""
+    del mqtt_mock  # requested for its side effect: HA's MQTT integration is loaded
+
+    async def _setup(
+        options: dict[str, Any] | None = None,
+        *,
+        online: bool = True,
+        info: dict[str, Any] | None = None,
+    ) -> MockConfigEntry:
+        entry = MockConfigEntry(
+            domain="image_to_text",
+            data={"base_topic": BASE},
+            unique_id=BASE,
+            title=f"Image to text ({BASE})",
+            options=options or {},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        if online:
+            async_fire_mqtt_message(hass, f"{BASE}/bridge/state", "online", retain=True)
+            payload = info if info is not None else load_protocol_fixture("info")
+            async_fire_mqtt_message(hass, f"{BASE}/bridge/info", json.dumps(payload), retain=True)
+            await hass.async_block_till_done()
+        return entry
+
+    return _setup

@@ -1,0 +1,172 @@
+"""The integration's side of protocol v1, checked against the payloads both suites share.
+
+Every file in tests/fixtures/protocol/ that the bridge publishes must parse here; payloads that
+break the contract are refused by protocol.py, and the hub ignores them with one log line naming
+the topic while everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from conftest import BASE, PROTOCOL_FIXTURES, load_protocol_fixture
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+
+from custom_components.image_to_text.protocol import (
+    ProtocolError,
+    Topics,
+    parse_error,
+    parse_info,
+    parse_result,
+    parse_state,
+)
+
+RESULT_FIXTURES = ["caption_result", "ocr_result", "meter_result", "reply"]
+ERROR_FIXTURES = ["error", "meter_error", "reply_error"]
+
+
+def _raw(name: str) -> bytes:
+    return (PROTOCOL_FIXTURES / f"{name}.json").read_bytes()
+
+
+def test_every_shared_fixture_is_known_to_this_suite() -> None:
+    names = {path.stem for path in PROTOCOL_FIXTURES.glob("*.json")}
+    # request.json is what the integration sends, checked by the analyze service's tests
+    assert names == {*RESULT_FIXTURES, *ERROR_FIXTURES, "info", "request"}
+
+
+@pytest.mark.parametrize("name", RESULT_FIXTURES)
+def test_every_result_the_bridge_publishes_parses(name: str) -> None:
+    result = parse_result(_raw(name))
+    assert result == load_protocol_fixture(name)
+
+
+@pytest.mark.parametrize("name", ERROR_FIXTURES)
+def test_every_error_the_bridge_publishes_parses(name: str) -> None:
+    assert parse_error(_raw(name))["error"] == load_protocol_fixture(name)["error"]
+
+
+def test_the_bridges_info_parses_with_its_cameras_tasks_and_counters() -> None:
+    info = parse_info(_raw("info"))
+    assert info["cameras"]["driveway"]["tasks"] == ["caption", "ocr"]
+    assert info["cameras"]["gas_meter"]["meter"]["unit"] == "m³"
+    assert info["counters"]["front_door"]["superseded"] == 1
+
+
+def test_the_bridge_state_is_online_or_offline_and_nothing_else() -> None:
+    assert parse_state(b"online") is True
+    assert parse_state("offline") is False
+    with pytest.raises(ProtocolError):
+        parse_state(b"maybe")
+
+
+def test_topics_are_built_under_the_base_topic() -> None:
+    topics = Topics("home/itt")
+    assert topics.state == "home/itt/bridge/state"
+    assert topics.info == "home/itt/bridge/info"
+    assert topics.result("front_door", "caption") == "home/itt/front_door/caption"
+    assert topics.image("front_door", "caption") == "home/itt/front_door/caption/image"
+    assert topics.error("front_door") == "home/itt/front_door/error"
+    assert topics.split("home/itt/front_door/caption") == ["front_door", "caption"]
+    assert topics.split("elsewhere/front_door/caption") is None
+
+
+def _without(name: str, key: str) -> str:
+    data = load_protocol_fixture(name)
+    del data[key]
+    return json.dumps(data)
+
+
+def _with(name: str, **changes: Any) -> str:
+    return json.dumps({**load_protocol_fixture(name), **changes})
+
+
+BAD_RESULTS = {
+    "not json": "a man at the door",
+    "a json list": "[1, 2]",
+    "version 2": _with("caption_result", v=2),
+    "no version": _without("caption_result", "v"),
+    "version true": _with("caption_result", v=True),
+    "no text": _without("caption_result", "text"),
+    "text a number": _with("caption_result", text=3),
+    "no frame id": _without("caption_result", "frame_id"),
+    "latency a string": _with("caption_result", latency_ms="fast"),
+    "meter without value": _without("meter_result", "value"),
+    "meter value a string": _with("meter_result", value="1234"),
+    "lines not a list": _with("ocr_result", lines="NO PARKING"),
+}
+
+
+@pytest.mark.parametrize("payload", BAD_RESULTS.values(), ids=BAD_RESULTS.keys())
+def test_a_result_that_breaks_the_contract_is_refused(payload: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_result(payload)
+
+
+BAD_INFOS = {
+    "no cameras": _without("info", "cameras"),
+    "camera with capitals": _with("info", cameras={"Front": {"tasks": ["caption"]}}),
+    "tasks not a list": _with("info", cameras={"front": {"tasks": "caption"}}),
+    "meter not an object": _with("info", cameras={"m": {"tasks": ["meter"], "meter": 3}}),
+    "counters not objects": _with("info", counters={"front_door": 3}),
+}
+
+
+@pytest.mark.parametrize("payload", BAD_INFOS.values(), ids=BAD_INFOS.keys())
+def test_an_info_that_breaks_the_contract_is_refused(payload: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_info(payload)
+
+
+def test_an_error_without_its_code_is_refused() -> None:
+    with pytest.raises(ProtocolError):
+        parse_error(_without("error", "error"))
+
+
+def test_unknown_fields_are_kept_not_refused() -> None:
+    result = parse_result(_with("caption_result", mood="cheerful"))
+    assert result["mood"] == "cheerful"
+
+
+BAD_MESSAGES = [
+    ("front_door/caption", BAD_RESULTS["not json"]),
+    ("front_door/caption", BAD_RESULTS["version 2"]),
+    ("front_door/caption", BAD_RESULTS["no text"]),
+    ("front_door/caption", _with("caption_result", camera="driveway")),
+    ("gas_meter/meter", BAD_RESULTS["meter without value"]),
+    ("front_door/error", "{}"),
+    ("bridge/info", BAD_INFOS["no cameras"]),
+    ("bridge/state", "sleepy"),
+]
+
+
+@pytest.mark.parametrize(("topic", "payload"), BAD_MESSAGES)
+async def test_a_bad_payload_is_ignored_with_one_log_line_and_the_next_good_one_works(
+    hass: HomeAssistant,
+    setup_bridge: Any,
+    caplog: pytest.LogCaptureFixture,
+    topic: str,
+    payload: str,
+) -> None:
+    entry = await setup_bridge()
+    caplog.set_level(logging.WARNING, logger="custom_components.image_to_text")
+    caplog.clear()
+
+    async_fire_mqtt_message(hass, f"{BASE}/{topic}", payload)
+    await hass.async_block_till_done()
+
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.image_to_text")]
+    assert len(ours) == 1
+    assert f"{BASE}/{topic}" in ours[0].getMessage()
+    assert entry.runtime_data.hub.ignored_payloads == 1
+    assert entry.runtime_data.hub.online  # the bridge's info and state are unchanged
+    assert hass.states.get("sensor.front_door_caption").state == "unknown"
+
+    result = load_protocol_fixture("caption_result")
+    async_fire_mqtt_message(hass, f"{BASE}/front_door/caption", json.dumps(result))
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.front_door_caption").state == result["text"]
