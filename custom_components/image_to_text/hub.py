@@ -84,6 +84,7 @@ class ImageToTextHub:
         self._was_online = False
         self._lost_logged = False
         self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._listening_since: datetime | None = None
 
     @property
     def online(self) -> bool:
@@ -120,6 +121,7 @@ class ImageToTextHub:
     async def async_start(self) -> None:
         """Subscribe to the bridge's topics; retained state and info arrive right after."""
         base = self.base_topic
+        self._listening_since = dt_util.utcnow()
         handlers: list[tuple[str, Callable[[mqtt.ReceiveMessage], None]]] = [
             (self.topics.state, self._on_state),
             (self.topics.info, self._on_info),
@@ -234,9 +236,10 @@ class ImageToTextHub:
         except ProtocolError as err:
             self._ignore(msg.topic, err)
             return
+        previous = self.last_result.get((camera, task))
         self.last_result[(camera, task)] = result
         async_dispatcher_send(self.hass, signal_state(self.entry.entry_id), camera, task)
-        if msg.retain:
+        if msg.retain and not self._is_news(result, previous):
             # A retained result replayed on subscribing restores the sensors; it is not news.
             return
         async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
@@ -249,6 +252,26 @@ class ImageToTextHub:
                 "device_id": self.camera_device_id(camera),
             },
         )
+
+    def _is_news(self, result: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+        """Whether a retained result is new rather than replayed.
+
+        A broker replays retained results when Home Assistant subscribes (or resubscribes), and
+        those are old news. Some brokers (MQTT 5 "retain as published", bridged brokers) also pass
+        the retain flag on with live results: one captured after this hub started listening, and
+        not the one already known, is news all the same.
+        """
+        if previous is not None and (
+            previous.get("frame_id"),
+            previous.get("captured_at"),
+        ) == (result.get("frame_id"), result.get("captured_at")):
+            return False
+        captured_at = dt_util.parse_datetime(str(result.get("captured_at", "")))
+        if captured_at is None or self._listening_since is None:
+            return False
+        if captured_at.tzinfo is None:
+            captured_at = captured_at.replace(tzinfo=dt_util.UTC)
+        return captured_at >= self._listening_since
 
     def _handle_error(self, msg: mqtt.ReceiveMessage, camera: str) -> None:
         try:

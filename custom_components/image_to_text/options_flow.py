@@ -14,7 +14,7 @@ looks its entry up by ``self.handler`` (the entry id) and falls back to the entr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, OptionsFlow
@@ -36,9 +36,10 @@ from .announce import (
 from .const import CONF_KEYWORD_HOLD, DEFAULT_KEYWORD_HOLD, TASK_CAPTION
 from .frigate_names import DEFAULT_NAME_WINDOW, OPT_FRIGATE_NAMES, OPT_NAME_WINDOW
 
-if TYPE_CHECKING:
-    # ConfigFlowResult in HA 2024.4+; FlowResult is the same TypedDict and exists in both.
-    from homeassistant.data_entry_flow import FlowResult
+try:  # HA 2024.4+ names the flow's result type; 2024.3 (the test environment) does not.
+    from homeassistant.config_entries import ConfigFlowResult
+except ImportError:  # pragma: no cover - depends on the installed Home Assistant
+    from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
 
 OPT_KEYWORD_HOLD = CONF_KEYWORD_HOLD
 CONF_CAMERA = "camera"
@@ -88,15 +89,17 @@ class ImageToTextOptionsFlow(OptionsFlow):
             raise RuntimeError(f"config entry {self.handler} is gone")
         return entry
 
-    def _save(self, changes: dict[str, Any]) -> FlowResult:
+    def _save(self, changes: dict[str, Any]) -> ConfigFlowResult:
         """Finish the flow with the entry's options updated by ``changes``."""
         return self.async_create_entry(title="", data={**self._entry.options, **changes})
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The menu: which options to change."""
         return self.async_show_menu(menu_options=["keywords", "announce", "names"])
 
-    async def async_step_keywords(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_keywords(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Keywords: one binary sensor per keyword; ``|`` separates alternatives."""
         errors: dict[str, str] = {}
         options: dict[str, Any] = dict(self._entry.options)
@@ -134,7 +137,9 @@ class ImageToTextOptionsFlow(OptionsFlow):
         cameras.update(self._entry.options.get(OPT_ANNOUNCEMENTS, {}))
         return sorted(cameras)
 
-    async def async_step_announce(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_announce(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Announcements, first page: which camera."""
         cameras = self._cameras()
         if not cameras:
@@ -155,7 +160,7 @@ class ImageToTextOptionsFlow(OptionsFlow):
 
     async def async_step_announce_camera(
         self, user_input: dict[str, Any] | None = None
-    ) -> FlowResult:
+    ) -> ConfigFlowResult:
         """Announcements, second page: how one camera's captions are spoken (or switched off)."""
         camera = self._camera
         if camera is None:
@@ -238,7 +243,7 @@ class ImageToTextOptionsFlow(OptionsFlow):
             }
         )
 
-    async def async_step_names(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_names(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Frigate names: say who Frigate recognised when a caption is announced."""
         options = self._entry.options
         if user_input is not None:

@@ -245,7 +245,7 @@ async def test_a_task_dropped_from_a_camera_removes_only_that_tasks_entities(
     await hass.async_block_till_done()
 
     registry = er.async_get(hass)
-    assert registry.async_get("sensor.driveway_text_read") is None
-    assert registry.async_get("event.driveway_text_read") is None
-    assert registry.async_get("image.driveway_text_read") is None
+    assert registry.async_get("sensor.driveway_ocr") is None
+    assert registry.async_get("event.driveway_ocr") is None
+    assert registry.async_get("image.driveway_ocr") is None
     assert registry.async_get("sensor.driveway_caption") is not None

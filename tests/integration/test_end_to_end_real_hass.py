@@ -127,7 +127,7 @@ def test_a_sign_at_the_door_becomes_sensor_states_until_the_bridge_dies(
     broker: Mosquitto = stack["broker"]
 
     ids = _home_assistant_knows_the_bridge(hass)
-    assert ids[OCR_TEXT] == "sensor.front_door_text_read"
+    assert ids[OCR_TEXT] == "sensor.front_door_ocr"
     assert ids[CAPTION_TEXT] == "sensor.front_door_caption"
     assert ids[CAPTION_IMAGE] == "image.front_door_caption"
     assert ids[CAPTION_EVENT] == "event.front_door_caption"
@@ -147,7 +147,7 @@ def test_a_sign_at_the_door_becomes_sensor_states_until_the_bridge_dies(
             RESULT_S,
             f"{ids[OCR_TEXT]} showing the sign's text",
         )
-        assert ocr["attributes"]["friendly_name"] == "Front door Text read"
+        assert ocr["attributes"]["friendly_name"] == "Front door OCR"
         assert ocr["attributes"]["model"] == "rapidocr"
 
         caption = wait_until(
@@ -308,7 +308,7 @@ def test_a_bridge_on_the_default_topic_is_discovered_and_added_by_confirming(
             BRIDGE_READY_S,
             "the new entry's entities",
         )
-        assert ids[ocr_text] == "sensor.front_door_text_read"
+        assert ids[ocr_text] == "sensor.front_door_ocr"
         assert ids[connectivity] == "binary_sensor.image_to_text_bridge_connectivity"
         wait_until(
             lambda: _state(hass, ids[connectivity]) == "on",

@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 RESULTS = [
     ("caption_result", "event.front_door_caption"),
-    ("ocr_result", "event.driveway_text_read"),
+    ("ocr_result", "event.driveway_ocr"),
     ("meter_result", "event.gas_meter_meter"),
 ]
 

@@ -44,7 +44,7 @@ async def test_a_newer_frame_replaces_the_image_and_other_cameras_keep_theirs(
     await hass.async_block_till_done()
 
     front_door = image_component.get_entity("image.front_door_caption")
-    driveway = image_component.get_entity("image.driveway_text_read")
+    driveway = image_component.get_entity("image.driveway_ocr")
     assert await front_door.async_image() == OTHER_JPEG
     assert await driveway.async_image() == JPEG
     assert hass.states.get("image.driveway_caption").state == STATE_UNKNOWN

@@ -46,16 +46,14 @@ async def test_a_long_caption_is_cut_to_255_characters_and_kept_whole_in_full_te
     assert state.attributes["full_text"] == long_text
 
 
-async def test_text_read_on_the_driveway_shows_its_lines(
-    hass: HomeAssistant, setup_bridge: Any
-) -> None:
+async def test_ocr_on_the_driveway_shows_its_lines(hass: HomeAssistant, setup_bridge: Any) -> None:
     await setup_bridge()
     result = load_protocol_fixture("ocr_result")
 
     async_fire_mqtt_message(hass, f"{BASE}/driveway/ocr", json.dumps(result))
     await hass.async_block_till_done()
 
-    state = hass.states.get("sensor.driveway_text_read")
+    state = hass.states.get("sensor.driveway_ocr")
     assert state.state == "NO PARKING\nDELIVERIES ONLY"
     assert state.attributes["lines"] == result["lines"]
     assert state.attributes["model"] == "rapidocr"

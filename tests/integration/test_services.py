@@ -52,7 +52,8 @@ async def test_a_picture_sent_to_analyze_comes_back_as_the_bridges_caption(
 
     assert response["text"] == protocol_fixture("reply")["text"]
     (request,) = bridge.requests
-    assert request["v"] == 1
+    # exactly the fields of docs/protocol.md's request (request.json), nothing more
+    assert set(request) == set(protocol_fixture("request"))
     assert request["task"] == "caption"
     assert request["image"] == picture
     assert request["camera"] == "front_door"
@@ -147,7 +148,7 @@ async def test_a_reply_for_another_request_is_not_taken_for_ours(
     await bridge.async_start()
 
     with pytest.raises(HomeAssistantError) as raised:
-        await _analyze(hass, url="http://frigate.local/latest.jpg", timeout=1)
+        await _analyze(hass, url="http://frigate.local/latest.jpg", timeout=0.2)
     assert raised.value.translation_key == "no_reply"
 
 
@@ -235,18 +236,31 @@ def test_every_action_field_and_error_has_words_in_strings_json() -> None:
     assert strings == json.loads((integration / "translations" / "en.json").read_text())
 
 
-async def test_a_reply_that_breaks_the_protocol_fails_at_once(
-    hass: HomeAssistant, mqtt_mock: Any
-) -> None:
+async def test_a_reply_without_a_text_fails_at_once(hass: HomeAssistant, mqtt_mock: Any) -> None:
     await async_setup_bridge(hass)
-    broken = {k: v for k, v in protocol_fixture("reply").items() if k != "latency_ms"}
+    broken = {k: v for k, v in protocol_fixture("reply").items() if k != "text"}
     await StandInBridge(hass, broken).async_start()
 
     with pytest.raises(HomeAssistantError) as raised:
         await _analyze(hass, url="http://frigate.local/latest.jpg")
 
     assert raised.value.translation_key == "bad_reply"
-    assert "latency_ms" in str(raised.value)
+    assert "text" in str(raised.value)
+
+
+async def test_a_reply_missing_a_minor_field_still_answers_with_one_log_line(
+    hass: HomeAssistant, mqtt_mock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    await async_setup_bridge(hass)
+    partial = {k: v for k, v in protocol_fixture("reply").items() if k != "latency_ms"}
+    await StandInBridge(hass, partial).async_start()
+
+    response = await _analyze(hass, url="http://frigate.local/latest.jpg")
+
+    assert response["text"] == partial["text"]
+    warnings = [r for r in caplog.records if "breaks the protocol" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "latency_ms" in warnings[0].getMessage()
 
 
 async def test_the_actions_stay_registered_when_the_bridge_is_unloaded(
