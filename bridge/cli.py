@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from bridge.config import BridgeConfig, MeterConfig, ModelConfig, explain, load_
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine, known_engines
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.frames import decode_image, frame_id_of
+from bridge.scheduler import MODEL_THREAD_PREFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_ENGINES = {"caption": "transformers", "ocr": "rapidocr", "meter": "meter"}
@@ -86,7 +89,17 @@ def _with_host(config: BridgeConfig, host: str) -> BridgeConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     """``run -c FILE``: the service."""
     config = load_config(args.config)
-    return asyncio.run(serve(config))
+    code = asyncio.run(serve(config))
+    if any(thread.name.startswith(MODEL_THREAD_PREFIX) for thread in threading.enumerate()):
+        # A model call outlasted the stop's grace period.  Its frames were never acknowledged
+        # (the broker hands them over again); finalising the interpreter under a running native
+        # model call can abort the process, so leave at once with the right exit code.
+        logging.getLogger(__name__).warning("a model call was still running; not waiting for it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 # check-config

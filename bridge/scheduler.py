@@ -26,6 +26,8 @@ from bridge.engines.base import Engine, EngineOutput, JobOptions
 from bridge.errors import ModelError
 
 _LOGGER = logging.getLogger(__name__)
+#: Model threads are named ``model-<task>``; ``cli`` looks for live ones when the bridge exits.
+MODEL_THREAD_PREFIX = "model-"
 
 
 class Status(enum.StrEnum):
@@ -84,6 +86,11 @@ class ModelThread:
         """Let the thread end after the call it is running, if any."""
         self._calls.put(None)
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the thread to end; whether it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def _serve(self) -> None:
         while (call := self._calls.get()) is not None:
             try:
@@ -138,7 +145,7 @@ class ModelWorker:
 
     def start(self) -> None:
         """Begin loading the model and serving jobs; returns at once."""
-        self._thread = ModelThread(f"model-{self.task}")
+        self._thread = ModelThread(f"{MODEL_THREAD_PREFIX}{self.task}")
         self._runner = asyncio.create_task(self._run(), name=f"worker-{self.task}")
 
     async def _run(self) -> None:
@@ -224,16 +231,28 @@ class ModelWorker:
         return len(self._slots)
 
     async def stop(self, grace: float = 4.0) -> None:
-        """Stop taking jobs: waiting ones end ``CANCELLED``; a running batch may finish."""
+        """Stop taking jobs: waiting ones end ``CANCELLED``; a running batch may finish.
+
+        Everything here shares one ``grace`` budget, so stopping is bounded however busy the
+        model is (the bridge promises to exit within 10 s of SIGTERM).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         for job in self._take(len(self._slots)):
             self._finish(job, Ended.CANCELLED)
         if self._runner is not None:
             # Let a running batch finish so its frames are published and acknowledged.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
+                await asyncio.wait_for(self._idle.wait(), left())
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
         if self._callbacks:
-            await asyncio.wait(set(self._callbacks), timeout=grace)
+            await asyncio.wait(set(self._callbacks), timeout=max(left(), 0.5))
         if self._thread is not None:
+            # A load still running gets the rest of the budget to end.
             self._thread.shutdown()
+            await asyncio.to_thread(self._thread.join, left())
