@@ -53,8 +53,8 @@ demo: .venv
 	.venv/bin/image-to-text demo
 
 lint: .venv
-	.venv/bin/ruff check bridge tests bench custom_components
-	.venv/bin/ruff format --check bridge tests/bridge bench
+	.venv/bin/ruff check bridge tests bench tools custom_components
+	.venv/bin/ruff format --check bridge tests/bridge bench tools
 
 typecheck: .venv
 	.venv/bin/mypy bridge

@@ -25,6 +25,7 @@ from bridge.config import BridgeConfig, MeterConfig, ModelConfig, explain, load_
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine, known_engines
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.frames import decode_image, frame_id_of
+from bridge.memory import limit_malloc_arenas
 from bridge.scheduler import MODEL_THREAD_PREFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -89,6 +90,7 @@ def _with_host(config: BridgeConfig, host: str) -> BridgeConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     """``run -c FILE``: the service."""
     config = load_config(args.config)
+    limit_malloc_arenas()  # before any worker thread allocates: see bridge/memory.py
     code = asyncio.run(serve(config))
     if any(thread.name.startswith(MODEL_THREAD_PREFIX) for thread in threading.enumerate()):
         # A model call outlasted the stop's grace period.  Its frames were never acknowledged
@@ -162,22 +164,41 @@ def _analyze_items(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _meter_settings(args: argparse.Namespace, item: dict[str, Any]) -> MeterConfig | None:
+    """The meter settings for one image: its manifest entry first, the command line second."""
     if args.task != "meter":
         return None
+    where = args.manifest or "command line"
     roi = item.get("roi", args.roi)
     digits = item.get("digits", args.digits)
-    if digits is None or (roi is None and item.get("corners") is None):
-        raise ConfigError(
-            args.manifest or "command line", "roi/digits", "the meter task needs --roi and --digits"
-        )
     corners = item.get("corners")
-    return MeterConfig(
-        digits=int(digits),
-        decimals=int(item.get("decimals", args.decimals or 0)),
-        roi=tuple(int(v) for v in roi) if roi is not None else None,  # type: ignore[arg-type]
-        corners=tuple((int(p[0]), int(p[1])) for p in corners) if corners else None,
-        rotation=float(item.get("rotation", args.rotation or 0.0)),
-    )
+    if digits is None or (roi is None and corners is None):
+        raise ConfigError(where, "roi/digits", "the meter task needs --roi and --digits")
+    try:
+        return MeterConfig(
+            digits=int(digits),
+            decimals=int(item.get("decimals", args.decimals or 0)),
+            roi=_region(roi) if roi is not None else None,
+            corners=tuple(_point(p) for p in corners) if corners else None,
+            rotation=float(item.get("rotation", args.rotation or 0.0)),
+        )
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
+        raise ConfigError(where, str(item.get("file", "")), f"bad meter settings: {err}") from err
+
+
+def _region(roi: Any) -> tuple[int, int, int, int]:
+    """A manifest's ``roi``: ``[x, y, w, h]`` (numbers) or ``"x,y,w,h"``."""
+    if isinstance(roi, str):
+        return _parse_roi(roi)
+    values = [round(float(v)) for v in roi]
+    if len(values) != 4:
+        raise ValueError(f"roi: expected 4 numbers (x, y, w, h), got {len(values)}")
+    x, y, w, h = values
+    return (x, y, w, h)
+
+
+def _point(point: Any) -> tuple[int, int]:
+    x, y = (round(float(v)) for v in point)
+    return (x, y)
 
 
 def _load_engine(args: argparse.Namespace) -> Engine:
@@ -220,6 +241,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             output = ModelError("unreadable_file", f"cannot read {item['path']}: {err.strerror}")
         except FrameError as err:
             output = ModelError(err.code, err.detail)
+        except ConfigError as err:  # one entry's bad settings: report it, read the others
+            output = ModelError("bad_settings", str(err))
         if isinstance(output, EngineOutput):
             line.update(text=output.text, model=engine.label, **output.extra)
             line.setdefault("value", None)

@@ -98,7 +98,8 @@ class ModelConfig:
     max_new_tokens: int = 30
     prompt: str | None = None
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "int8", "fp16", "auto"] = "fp32"
+    #: ``auto``: the fastest form whose next-token logits match fp32's (checked at load).
+    precision: Literal["fp32", "bf16", "int8", "fp16", "auto"] = "auto"
     batch_size: int = 4
     threads: int | None = None
     num_beams: int = 1
@@ -111,7 +112,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class MeterConfig:
-    """Where a meter's digits are and how to read them (issue 4 builds the reader)."""
+    """Where a meter's digits are and how to read them (``docs/meters.md``)."""
 
     digits: int
     decimals: int = 0
@@ -132,7 +133,10 @@ class CameraConfig:
     topic: str
     tasks: tuple[str, ...]
     prompt: str | None = None
+    #: Skip frames showing the same scene as the last analysed one (``bridge/dedup.py``).
     dedup: bool = True
+    #: Scene-change score (0..1) above which a frame is analysed; ``None``: the default.
+    dedup_threshold: float | None = None
     meter: MeterConfig | None = None
 
 
@@ -338,7 +342,7 @@ def _read_model(reader: _Reader, task: str) -> ModelConfig:
     model = reader.optional("model", str)
     if model is None and "engine" not in reader.data:
         model = defaults.get("model")
-    precision = reader.get("precision", str, "fp32")
+    precision = reader.get("precision", str, "auto")
     if precision not in ("fp32", "bf16", "int8", "fp16", "auto"):
         raise reader.error(
             "precision", f"expected fp32, bf16, fp16, int8 or auto, got {precision!r}"
@@ -405,6 +409,19 @@ def _read_meter(reader: _Reader) -> MeterConfig:
     return meter
 
 
+def _read_dedup(reader: _Reader) -> tuple[bool, float | None]:
+    """``dedup: true|false``, or ``dedup: {threshold: 0.03}`` (on, with its own threshold)."""
+    if not isinstance(reader.data.get("dedup"), dict):
+        return reader.get("dedup", bool, True), None
+    options = reader.child("dedup")
+    enabled = options.get("enabled", bool, True)
+    threshold = options.optional("threshold", float)
+    if threshold is not None and not 0 <= threshold < 1:
+        raise options.error("threshold", f"expected a number from 0 to 1, got {threshold}")
+    options.finish()
+    return enabled, threshold
+
+
 def _read_camera(reader: _Reader, name: str) -> CameraConfig:
     if not CAMERA_NAME.match(name):
         raise ConfigError(
@@ -425,12 +442,14 @@ def _read_camera(reader: _Reader, name: str) -> CameraConfig:
         reader.raw("meter")
     if "meter" in tasks and meter is None:
         raise reader.error("meter", "required for the meter task (roi, digits, decimals...)")
+    dedup, dedup_threshold = _read_dedup(reader)
     cam = CameraConfig(
         name=name,
         topic=topic,
         tasks=tasks,
         prompt=reader.optional("prompt", str),
-        dedup=reader.get("dedup", bool, True),
+        dedup=dedup,
+        dedup_threshold=dedup_threshold,
         meter=meter,
     )
     reader.finish()

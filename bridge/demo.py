@@ -87,7 +87,7 @@ async def run_demo(config_path: Path, samples: Path, caption_model: str | None) 
     broker = EmbeddedBroker(port)
     await broker.start()
     _say(f"embedded broker on 127.0.0.1:{port}; bridge starting with {config_path}")
-    service = BridgeService(config, protocol=4)
+    service = BridgeService(config, protocol=4, keep_meter_state=False)
     listener: _Listener | None = None
     try:
         await service.start(connect_wait=10)

@@ -20,11 +20,13 @@ from PIL import Image
 
 from bridge import __version__
 from bridge.config import BridgeConfig, CameraConfig
+from bridge.dedup import SceneMemory, Signature, scene_signature, threshold_for
 from bridge.discovery import discovery_messages
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine
 from bridge.errors import BridgeError, FrameError, ModelError
 from bridge.fetch import fetch_url
-from bridge.frames import decode_image, encode_preview, frame_id_of, unpack_payload
+from bridge.frames import decode_image, frame_id_of, preview_of, unpack_payload
+from bridge.meter.state import state_path_for
 from bridge.protocol import (
     STATE_ONLINE,
     Request,
@@ -95,6 +97,8 @@ class FrameWork:
     captured_at: str
     ticket: AckTicket
     image: Image.Image | None = None
+    #: The image bytes as the camera sent them (the preview reuses them when it can).
+    data: bytes = b""
     preview: asyncio.Future[bytes] | None = None
     request: Request | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -109,8 +113,11 @@ class BridgeService:
         *,
         engines: dict[str, Engine] | None = None,
         protocol: int = 5,
+        keep_meter_state: bool = True,
     ) -> None:
         self.config = config
+        #: Meters' previous values go to a file next to the configuration (the demo: memory).
+        self.keep_meter_state = keep_meter_state
         self.topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
         self.protocol = protocol
         self.counters = {name: Counters() for name in config.cameras}
@@ -119,7 +126,9 @@ class BridgeService:
         self._seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._latest_seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._last_frame: dict[str, str] = {}
+        self._scenes = SceneMemory()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._stats_dirty = asyncio.Event()
         self._stopping = False
         self._started_at = now_iso()
@@ -138,10 +147,14 @@ class BridgeService:
                     engine = create_engine(model_config)
                 except ModelError as err:
                     engine = _BrokenEngine(model_config, err)
+            attach_state = getattr(engine, "attach_state", None)
+            if attach_state is not None:  # the meter engine keeps previous values by the config
+                path = state_path_for(self.config.source) if self.keep_meter_state else None
+                attach_state(path)
             worker = ModelWorker(task, engine)
             self.workers[task] = worker
             worker.start()
-            self._spawn(self._announce_when_loaded(worker))
+            self._background.add(asyncio.create_task(self._announce_when_loaded(worker)))
         self._http = aiohttp.ClientSession()
         subscriptions = {cam.topic for cam in self.config.cameras.values()}
         subscriptions |= {self.topics.request, self.topics.ha_status}
@@ -154,7 +167,7 @@ class BridgeService:
             protocol=self.protocol,
         )
         await self.transport.start(wait=connect_wait)
-        self._spawn(self._stats_loop())
+        self._background.add(asyncio.create_task(self._stats_loop()))
         self.ready.set()
 
     async def stop(self) -> None:
@@ -164,12 +177,15 @@ class BridgeService:
         persistent session when the bridge comes back.
         """
         self._stopping = True
+        for task in self._background:  # housekeeping loops: nothing of theirs to finish
+            task.cancel()
         await asyncio.gather(*(w.stop() for w in self.workers.values()))
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=3)
         for task in self._tasks:
             task.cancel()
+        self._publish_info()  # the final counters, so every frame handled is accounted for
         if self.transport is not None:
             await self.transport.stop()
         if self._http is not None:
@@ -327,11 +343,21 @@ class BridgeService:
                 self._stats_dirty.set()
                 ticket.release()
                 return
+            work.data = data
             work.image = await self._decode(data, cam.tasks)
         except FrameError as err:
             await self._publish_error(work, err.code, err.detail)
             ticket.release()
             return
+        signature: Signature | None = None
+        threshold = threshold_for(cam.tasks, cam.dedup_threshold)
+        if cam.dedup and threshold is not None:
+            signature = await asyncio.to_thread(scene_signature, work.image)
+            if not self._scenes.is_new_scene(cam.name, signature, threshold):
+                counters.duplicates += 1  # same scene as the last analysed frame
+                self._stats_dirty.set()
+                ticket.release()
+                return
         if seq < self._latest_seq[cam.name]:
             # A newer frame of this camera was decoded first; this one is already stale.
             counters.superseded += 1
@@ -340,6 +366,8 @@ class BridgeService:
             return
         self._latest_seq[cam.name] = seq
         self._last_frame[cam.name] = work.frame_id
+        if signature is not None:
+            self._scenes.remember(cam.name, signature)
         options = JobOptions(prompt=cam.prompt, meter=cam.meter, camera=cam.name)
         for task in cam.tasks:
             ticket.hold()
@@ -406,7 +434,9 @@ class BridgeService:
         ]
         if self.config.frames.publish_image and work.image is not None:
             if work.preview is None:
-                work.preview = asyncio.ensure_future(asyncio.to_thread(encode_preview, work.image))
+                work.preview = asyncio.ensure_future(
+                    asyncio.to_thread(preview_of, work.data, work.image)
+                )
             jpeg = await work.preview
             publishes.append(
                 self.transport.publish(self.topics.image(work.camera.name, task), jpeg, retain=True)
@@ -478,6 +508,7 @@ class BridgeService:
             else:
                 data = await self._image_bytes(encode({"url": request.url or ""}))
             work.frame_id = frame_id_of(data)
+            work.data = data
             work.image = await self._decode(data, (request.task,))
         except FrameError as err:
             await self._publish_error(work, err.code, err.detail, task=request.task)

@@ -150,3 +150,23 @@ def test_run_refuses_a_bad_file_before_connecting(tmp_path: Path) -> None:
     result = run_cli("run", "-c", str(write(tmp_path, "cameras: {}\n")))
     assert result.returncode == 2
     assert "cameras: expected at least one camera" in result.stderr
+
+
+def test_models_default_to_auto_precision_and_dedup_takes_a_threshold() -> None:
+    config = parse_config(
+        {
+            "models": {"caption": {"precision": "int8"}},
+            "cameras": {
+                "a": {"topic": "t", "tasks": ["caption", "ocr"]},
+                "b": {"topic": "u", "dedup": {"threshold": 0.05}},
+            },
+        }
+    )
+    assert config.models["caption"].precision == "int8"
+    assert config.models["ocr"].precision == "auto"  # the fastest form that keeps the output
+    assert config.cameras["a"].dedup_threshold is None
+    assert config.cameras["b"].dedup_threshold == 0.05
+    with pytest.raises(ConfigError, match=r"models\.caption\.precision: expected fp32"):
+        parse_config(
+            {"models": {"caption": {"precision": "int4"}}, "cameras": {"a": {"topic": "t"}}}
+        )

@@ -1,0 +1,162 @@
+"""Meter displays: per-digit recognition in the configured region, then plausibility checks.
+
+The region (``roi`` or four ``corners``, optional ``rotation``) is warped to a strip with one
+cell per digit; a small CNN of our own (``bridge/meter/digits.pt``, trained on synthetic
+7-segment LCD/LED displays and mechanical drum counters by ``tools/train_meter.py``) reads each
+cell.  In the bridge, a reading that is implausible against the previous value is not
+published; an error event carries it (``raw``, ``value``) and says why.  ``analyze`` on the
+command line only reads: no state, no plausibility.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bridge.config import MeterConfig, ModelConfig
+from bridge.engines.base import Engine, EngineOutput, JobOptions, register
+from bridge.errors import ModelError
+from bridge.meter.geometry import INPUT_SHAPE, RegionError, digit_cells
+from bridge.meter.plausibility import judge, set_by_hand
+from bridge.meter.state import StateStore
+
+_LOGGER = logging.getLogger(__name__)
+#: Each region is read three times, shifted by this many strip pixels (an eighth of a digit),
+#: and the digit probabilities averaged: a region drawn slightly off still reads right.
+SHIFTS = (-3, 0, 3)
+
+
+class MeterError(ModelError):
+    """A reading that is not published; ``extra`` (raw, value) goes into the error event."""
+
+    def __init__(
+        self, code: str, detail: str, model: str = "", extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(code, detail, model)
+        self.extra = extra or {}
+
+
+def format_reading(labels: list[int], decimals: int) -> tuple[str, str, float]:
+    """(raw digits, text with the decimal point, value) from per-digit classes."""
+    raw = "".join("0" if d > 9 else str(d) for d in labels)
+    if decimals:
+        text = f"{raw[:-decimals]}.{raw[-decimals:]}"
+        value = round(int(raw) / 10**decimals, decimals)
+    else:
+        text, value = raw, float(int(raw))
+    return raw, text, value
+
+
+@register("meter")
+class MeterEngine(Engine):
+    """Reads each camera's configured digits; judges them when state is attached."""
+
+    input_size = None  # full-resolution frames: the region is small
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.reader: Any = None
+        self.store: StateStore | None = None
+        self._lock = threading.Lock()
+        self.clock = time.time
+
+    @property
+    def label(self) -> str:
+        """``meter`` unless the configuration names the model otherwise."""
+        return self.config.model or "meter"
+
+    def load(self) -> None:
+        """Load the digit recogniser's weights (``model`` may name another weights file)."""
+        try:
+            from bridge.meter.recognizer import WEIGHTS, DigitReader
+
+            weights = Path(self.config.model) if self.config.model else WEIGHTS
+            # threads only when configured: torch.set_num_threads is process-wide, and the
+            # caption model in the same process should keep its own setting.
+            self.reader = DigitReader(weights, threads=self.config.threads)
+            self.reader.read(np.zeros((1, *INPUT_SHAPE), np.float32))  # warm up
+        except Exception as err:
+            raise ModelError(
+                "model_unavailable", f"cannot load the meter digit weights ({err})", self.label
+            ) from err
+
+    def attach_state(self, path: Path | None) -> None:
+        """Turn on plausibility, remembering previous values in ``path`` (None: memory only)."""
+        self.store = StateStore(path)
+
+    def set_value(self, camera: str, value: float) -> None:
+        """Set a meter's previous value by hand (a replaced meter, a stuck rejection)."""
+        if self.store is None:
+            self.store = StateStore(None)
+        with self._lock:
+            set_by_hand(self.store.get(camera), value, self.clock())
+            self.store.save()
+
+    def run_batch(
+        self, images: list[Image.Image], options: list[JobOptions]
+    ) -> list[EngineOutput | ModelError]:
+        """Read each frame's region; one result or one typed error per frame."""
+        results: list[EngineOutput | ModelError] = []
+        for image, option in zip(images, options, strict=True):
+            try:
+                results.append(self._read(image, option))
+            except ModelError as err:
+                results.append(err)
+            except Exception as err:  # noqa: BLE001 - one bad frame must not stop the others
+                _LOGGER.warning("meter reading failed: %s", err)
+                results.append(ModelError("model_failed", f"meter failed: {err}", self.label))
+        return results
+
+    def _read(self, image: Image.Image, option: JobOptions) -> EngineOutput:
+        meter = option.meter
+        if meter is None:
+            raise ModelError(
+                "meter_unreadable", "no meter settings (roi, digits) for this camera", self.label
+            )
+        try:
+            cells = digit_cells(image, meter, SHIFTS)
+        except RegionError as err:
+            raise ModelError("meter_unreadable", str(err), self.label) from err
+        labels, probs = self.reader.read(cells, len(SHIFTS))
+        confidence = [round(p, 3) for p in probs]
+        if all(d > 9 for d in labels):
+            raise MeterError(
+                "meter_unreadable",
+                "no digits could be read in the region",
+                self.label,
+                {"digit_confidence": confidence},
+            )
+        raw, text, value = format_reading(labels, meter.decimals)
+        extra: dict[str, Any] = {"value": value, "raw": raw, "digit_confidence": confidence}
+        if self.store is not None and option.camera:
+            warning = self._judge(option.camera, meter, value, raw, confidence)
+            if warning:
+                extra["warning"] = warning
+        return EngineOutput(text=text, extra=extra)
+
+    def _judge(
+        self, camera: str, meter: MeterConfig, value: float, raw: str, confidence: list[float]
+    ) -> str | None:
+        assert self.store is not None
+        with self._lock:
+            state = self.store.get(camera)
+            before = state.to_json()
+            verdict = judge(meter, state, value, confidence, self.clock())
+            if state.to_json() != before:
+                self.store.save()
+        if not verdict.accepted:
+            raise MeterError(
+                verdict.code or "meter_unreadable",
+                verdict.detail,
+                self.label,
+                {"raw": raw, "value": value},
+            )
+        if verdict.warning:
+            _LOGGER.warning("meter %s: %s", camera, verdict.warning)
+        return verdict.warning
