@@ -3,26 +3,50 @@
 transformers 5 removed the ``image-to-text`` pipeline, so this engine drives the processor and
 ``model.generate`` itself, which is also what lets frames of several cameras share one batch.
 Any model id on the hub or any local folder made with ``save_pretrained`` loads the same way.
+
+Speed (bench/RESULTS.md has the numbers): ``precision: auto`` (the default) runs dynamic int8
+Linear layers on the CPU and fp16 on CUDA, but only after checking, on this very model at load
+time, that the fast form predicts the same next tokens as fp32 (teacher-forced logits, cosine of
+at least ``PARITY_MIN_COSINE`` at every step); a model that fails the check stays fp32.  BLIP's
+vision attention runs through PyTorch's fused ``scaled_dot_product_attention`` instead of the
+eager matmul/softmax/matmul (same result, without writing out a 577x577 score matrix per head).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import types
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bridge.config import ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
+from bridge.memory import give_back_freed_memory, limit_malloc_arenas
 
 if TYPE_CHECKING:
     import torch
 
+# torch's OpenMP threads spin at every barrier by default.  On a CPU shared with other busy
+# processes (a home server running Frigate) a spinning thread waits for a sibling the kernel
+# has parked, and a model of many small operations ran 100x slower in bench/RESULTS.md; the
+# passive policy sleeps instead.  OpenMP reads it once, when torch is first imported, which in
+# the bridge happens after this module is loaded.  An explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _LOGGER = logging.getLogger(__name__)
 PROMPTABLE = frozenset({"blip", "git"})
+#: Smallest cosine between fp32 and fast-path next-token logits for ``auto`` to keep the fast path.
+PARITY_MIN_COSINE = 0.99
+#: Tokens generated for the load-time parity check (enough to cover a short caption).
+PARITY_TOKENS = 12
+#: After this long without a batch, the heap a batch left behind goes back to the system.
+IDLE_TRIM_SECONDS = 2.0
 MISSING_MODEL_HINT = (
     "Download it once where the hub is reachable (`hf download {model}`) and copy the cache, "
     "or save it to a folder with save_pretrained() and set the model to that folder's path"
@@ -64,6 +88,11 @@ class TransformersEngine(Engine):
         self.processor: Any = None
         self.dtype: torch.dtype | None = None
         self.promptable = False
+        #: The precision the model runs at once loaded (``auto`` resolved).
+        self.precision = "fp32"
+        #: Per-step cosines of the load-time parity check (``auto`` only).
+        self.parity: list[float] | None = None
+        self._idle_trim = threading.Timer(0, lambda: None)  # re-armed after every batch
 
     @property
     def label(self) -> str:
@@ -73,52 +102,127 @@ class TransformersEngine(Engine):
     def load(self) -> None:
         """Load processor and model (offline for folders and HF_HUB_OFFLINE), then warm up."""
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoProcessor
 
+        limit_malloc_arenas()
         local = offline_only(self.model_id)
         try:
             processor = AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
                 self.model_id, local_files_only=local
             )
-            model = AutoModelForImageTextToText.from_pretrained(
-                self.model_id, local_files_only=local
-            )
         except (OSError, ValueError, KeyError, ImportError) as err:
-            reason = str(err).splitlines()[0][:300]
-            raise ModelError(
-                "model_unavailable",
-                f"cannot load model {self.model_id!r} ({reason}). "
-                + MISSING_MODEL_HINT.format(model=self.model_id),
-                self.model_id,
-            ) from err
+            raise self._unavailable(err) from err
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.device = resolve_device(self.config.device)
-        model = self._apply_precision(model.eval(), torch)  # type: ignore[no-untyped-call]
-        self.model = model
         self.processor = processor
+        model = self._apply_precision(self._load_weights(), torch)
+        self.model = model
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
         self.input_size = _processor_size(processor)
         self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
+        give_back_freed_memory()
+
+    def _unavailable(self, err: BaseException) -> ModelError:
+        reason = str(err).splitlines()[0][:300]
+        return ModelError(
+            "model_unavailable",
+            f"cannot load model {self.model_id!r} ({reason}). "
+            + MISSING_MODEL_HINT.format(model=self.model_id),
+            self.model_id,
+        )
+
+    def _load_weights(self) -> Any:
+        """The model in fp32 on the CPU, in eval mode, with fused attention where we know how."""
+        from transformers import AutoModelForImageTextToText
+
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.model_id, local_files_only=offline_only(self.model_id)
+            )
+        except (OSError, ValueError, KeyError, ImportError) as err:
+            raise self._unavailable(err) from err
+        use_fused_attention(model)
+        return model.eval()  # type: ignore[no-untyped-call]
 
     def _apply_precision(self, model: Any, torch: Any) -> Any:
-        precision = self.config.precision
-        if precision == "int8" and self.device == "cpu":
-            model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear}, dtype=torch.qint8
+        wanted = self.config.precision
+        if wanted != "auto":
+            return self._convert(model, wanted, torch)
+        candidate = "fp16" if self.device.startswith("cuda") else "int8"
+        try:
+            reference = ParityProbe.run(model.to(self.device), self.processor, self.device)
+            fast = self._convert(model, candidate, torch)
+            self.parity = reference.cosines(fast, self.dtype)
+        except Exception as err:  # noqa: BLE001 - a model the probe cannot drive stays fp32
+            _LOGGER.warning(
+                "%s stays fp32: the %s parity check could not run (%s)",
+                self.model_id,
+                candidate,
+                err,
             )
+            del model
+            return self._convert(self._load_weights(), "fp32", torch)
+        if min(self.parity) >= PARITY_MIN_COSINE:
+            _LOGGER.info(
+                "%s runs %s: next-token logits match fp32 (cosine >= %.4f)",
+                self.model_id,
+                candidate,
+                min(self.parity),
+            )
+            return fast
+        _LOGGER.warning(
+            "%s stays fp32: %s changes its next-token logits (cosine %.4f < %.2f)",
+            self.model_id,
+            candidate,
+            min(self.parity),
+            PARITY_MIN_COSINE,
+        )
+        del fast, model
+        self.dtype = None
+        return self._convert(self._load_weights(), "fp32", torch)
+
+    def _convert(self, model: Any, precision: str, torch: Any) -> Any:
+        """``model`` at ``precision`` on the engine's device (in place where torch allows)."""
+        self.precision = "fp32"
+        self.dtype = None
+        if precision == "int8" and self.device == "cpu":
+            # int8 Linear layers keep a reference to their fp32 bias: copy the biases out of
+            # the memory-mapped checkpoint first, or they alone would pin all of it.
+            for layer in model.modules():
+                if isinstance(layer, torch.nn.Linear) and layer.bias is not None:
+                    layer.bias.data = layer.bias.data.clone()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao's deprecation notice, every call
+                model = torch.ao.quantization.quantize_dynamic(
+                    model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+                )
+            release_weights_file(model)
+            self.precision = "int8"
         elif precision == "bf16":
             self.dtype = torch.bfloat16
-        elif precision in ("fp16", "auto") and self.device.startswith("cuda"):
+        elif precision == "fp16" and self.device.startswith("cuda"):
             self.dtype = torch.float16
         if self.dtype is not None:
             model = model.to(self.dtype)
+            self.precision = precision
         return model.to(self.device)
 
     def run_batch(
         self, images: list[Image.Image], options: list[JobOptions]
     ) -> list[EngineOutput | ModelError]:
         """Run the batch in groups that share a prompt; isolate a failing image if one fails."""
+        self._idle_trim.cancel()
+        try:
+            return self._run_groups(images, options)
+        finally:
+            self._idle_trim = threading.Timer(IDLE_TRIM_SECONDS, give_back_freed_memory)
+            self._idle_trim.daemon = True
+            self._idle_trim.start()
+
+    def _run_groups(
+        self, images: list[Image.Image], options: list[JobOptions]
+    ) -> list[EngineOutput | ModelError]:
         results: list[EngineOutput | ModelError | None] = [None] * len(images)
         groups: dict[str | None, list[int]] = {}
         for index, option in enumerate(options):
@@ -207,6 +311,130 @@ class TrOcrEngine(TransformersEngine):
             lines = [{"text": clean, "score": round(score, 4), "box": box}] if clean else []
             outputs.append(EngineOutput(text=clean, extra={"lines": lines}))
         return outputs
+
+
+class ParityProbe:
+    """fp32's greedy caption of a fixed picture and its next-token logits, to compare against.
+
+    Teacher forcing: the candidate model is fed fp32's own tokens, so every step is compared
+    on the same prefix and one early difference cannot hide or snowball the later ones.
+    """
+
+    def __init__(self, inputs: Any, sequences: Any, logits: Any) -> None:
+        self.inputs = inputs
+        self.sequences = sequences
+        self.logits = logits
+
+    @classmethod
+    def run(
+        cls,
+        model: Any,
+        processor: Any,
+        device: str,
+        images: list[Image.Image] | None = None,
+        max_new_tokens: int = PARITY_TOKENS,
+    ) -> ParityProbe:
+        """Caption ``images`` (default: a fixed test picture) with the fp32 ``model``."""
+        import torch
+
+        inputs = processor(images=images or [probe_image()], return_tensors="pt").to(device)
+        with torch.inference_mode():
+            sequences = model.generate(
+                pixel_values=inputs["pixel_values"],
+                max_new_tokens=max_new_tokens,
+                min_new_tokens=max_new_tokens,
+                num_beams=1,
+                do_sample=False,
+            )
+        return cls(inputs, sequences, teacher_forced_logits(model, inputs, sequences, None))
+
+    def cosines(self, model: Any, dtype: Any) -> list[float]:
+        """Per step, the smallest cosine over the batch between fp32's and ``model``'s logits."""
+        candidate = teacher_forced_logits(model, self.inputs, self.sequences, dtype)
+        return step_cosines(self.logits, candidate)
+
+
+def teacher_forced_logits(model: Any, inputs: Any, sequences: Any, dtype: Any) -> Any:
+    """Next-token logits (batch, steps, vocab) in fp32 for each prefix of ``sequences``."""
+    import torch
+
+    pixel_values = inputs["pixel_values"]
+    if dtype is not None:
+        pixel_values = pixel_values.to(dtype)
+    key = "decoder_input_ids" if model.config.is_encoder_decoder else "input_ids"
+    with torch.inference_mode():
+        logits = model(pixel_values=pixel_values, **{key: sequences}).logits
+    # Models that put the image in the same sequence (GIT) return logits for it too.
+    return logits[:, -sequences.shape[1] :].float()
+
+
+def step_cosines(reference: Any, candidate: Any) -> list[float]:
+    """Cosine between mean-centred logit vectors, per step, worst over the batch.
+
+    Centring first: a constant added to all logits changes no prediction, but would make two
+    unrelated logit vectors look alike.
+    """
+    import torch
+
+    ref = reference - reference.mean(dim=-1, keepdim=True)
+    cand = candidate - candidate.mean(dim=-1, keepdim=True)
+    cos = torch.nn.functional.cosine_similarity(ref, cand, dim=-1)  # (batch, steps)
+    return [float(v) for v in cos.min(dim=0).values]
+
+
+def probe_image(size: int = 384) -> Image.Image:
+    """A fixed picture with some structure (gradients, shapes) for the parity check."""
+    image = Image.linear_gradient("L").resize((size, size)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((size // 8, size // 4, size // 2, size * 3 // 4), fill=(170, 90, 40))
+    draw.ellipse((size // 2, size // 8, size * 7 // 8, size // 2), fill=(30, 120, 200))
+    draw.line((0, size - 1, size - 1, 0), fill=(250, 250, 250), width=max(1, size // 64))
+    return image
+
+
+def release_weights_file(model: Any) -> None:
+    """Copy what is left of the fp32 weights out of the memory-mapped checkpoint.
+
+    ``from_pretrained`` maps the safetensors file, and every tensor loaded from it keeps the
+    whole mapping alive: after int8 conversion the few fp32 tensors left (embeddings, norms)
+    would keep all ~900 MB of the base model's file resident.  Copies let the mapping go.
+    """
+    seen: set[int] = set()
+    for module in model.modules():
+        for tensor in [*module._parameters.values(), *module._buffers.values()]:
+            if tensor is None or id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            tensor.data = tensor.data.clone()
+
+
+def use_fused_attention(model: Any) -> int:
+    """Run BLIP's vision attention through ``scaled_dot_product_attention``; how many modules.
+
+    transformers' ``BlipAttention`` only has the eager form (matmul, softmax, matmul), which
+    writes the full 577x577 score matrix per head to memory; the fused kernel computes the same
+    values without it.  Other models are left as they are.
+    """
+    try:
+        from transformers.models.blip.modeling_blip import BlipAttention
+    except ImportError:  # pragma: no cover - BLIP is part of every transformers we support
+        return 0
+    patched = 0
+    for module in model.modules():
+        if isinstance(module, BlipAttention) and hasattr(module, "qkv"):
+            module.forward = types.MethodType(_fused_blip_attention, module)  # type: ignore[method-assign]
+            patched += 1
+    return patched
+
+
+def _fused_blip_attention(self: Any, hidden_states: Any, **_: Any) -> tuple[Any, None]:
+    import torch
+
+    batch, length, width = hidden_states.shape
+    qkv = self.qkv(hidden_states).reshape(batch, length, 3, self.num_heads, self.head_dim)
+    query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    context = torch.nn.functional.scaled_dot_product_attention(query, key, value, scale=self.scale)
+    return self.projection(context.transpose(1, 2).reshape(batch, length, width)), None
 
 
 def _processor_size(processor: Any) -> int | None:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bridge.errors import FrameError
-from bridge.frames import decode_image, encode_preview, frame_id_of, unpack_payload
+from bridge.frames import decode_image, encode_preview, frame_id_of, preview_of, unpack_payload
 from tests.bridge.conftest import jpeg, photo, png
 
 LIMIT = 10_000_000
@@ -114,6 +114,13 @@ def test_jpeg_draft_mode_decodes_near_the_model_size() -> None:
     assert decode_image(big, LIMIT * 10).size == (2048, 1536)
 
 
+def test_a_720p_frame_decodes_at_half_size_for_a_384_pixel_model() -> None:
+    frame = jpeg(photo(0, (1280, 720)))
+    assert decode_image(frame, LIMIT, target_size=384).size == (640, 360)
+    # A model that needs more than the slack allows gets the full frame.
+    assert decode_image(frame, LIMIT, target_size=448).size == (1280, 720)
+
+
 def test_frame_id_is_the_sha256_of_the_image_bytes() -> None:
     assert frame_id_of(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
@@ -124,3 +131,24 @@ def test_the_preview_is_a_bounded_jpeg() -> None:
     assert image.format == "JPEG"
     assert max(image.size) == 1280
     assert png(photo())[:4] == b"\x89PNG"
+
+
+def test_a_small_upright_camera_jpeg_is_its_own_preview() -> None:
+    snapshot = jpeg(photo(0, (640, 360)))
+    decoded = decode_image(snapshot, LIMIT)
+    assert preview_of(snapshot, decoded) is snapshot
+
+
+def test_a_large_png_or_rotated_snapshot_gets_a_fresh_preview() -> None:
+    large = jpeg(photo(0, (2000, 1000)))
+    preview = preview_of(large, decode_image(large, LIMIT))
+    assert preview != large
+    assert max(Image.open(io.BytesIO(preview)).size) == 1280
+    lossless = png(photo(0, (64, 48)))
+    assert preview_of(lossless, decode_image(lossless, LIMIT))[:3] == b"\xff\xd8\xff"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side
+    turned = encoded(photo(0, (80, 40)), "JPEG", exif=exif.tobytes())
+    upright = decode_image(turned, LIMIT)
+    assert upright.size == (40, 80)
+    assert Image.open(io.BytesIO(preview_of(turned, upright))).size == (40, 80)

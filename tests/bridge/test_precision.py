@@ -1,0 +1,116 @@
+"""The default precision is fast only where it keeps the captions: checked against fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bridge.config import ModelConfig
+from bridge.engines import transformers_engine
+from bridge.engines.base import EngineOutput, JobOptions
+from bridge.engines.transformers_engine import (
+    PARITY_MIN_COSINE,
+    ParityProbe,
+    TransformersEngine,
+    probe_image,
+    step_cosines,
+    teacher_forced_logits,
+    use_fused_attention,
+)
+from tests.bridge.conftest import photo
+
+
+def engine(model: Path, precision: str = "auto") -> TransformersEngine:
+    loaded = TransformersEngine(
+        ModelConfig(
+            engine="transformers",
+            model=str(model),
+            precision=precision,  # type: ignore[arg-type]
+            device="cpu",
+            max_new_tokens=8,
+        )
+    )
+    loaded.load()
+    return loaded
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def test_the_default_precision_keeps_next_token_logits_at_every_step(tiny_blip: Path) -> None:
+    fp32 = engine(tiny_blip, "fp32")
+    pictures = [probe_image(64), photo(1, (64, 64)), photo(2, (96, 64))]
+    probe = ParityProbe.run(fp32.model, fp32.processor, "cpu", pictures, max_new_tokens=8)
+
+    default = engine(tiny_blip)
+    assert default.config.precision == "auto"
+    assert default.precision in ("int8", "fp32")  # the fast form on a CPU, or fp32 if it drifts
+    logits = teacher_forced_logits(default.model, probe.inputs, probe.sequences, default.dtype)
+    cosines = step_cosines(probe.logits, logits)
+    assert len(cosines) == probe.sequences.shape[1]
+    assert min(cosines) >= PARITY_MIN_COSINE
+    assert default.parity is not None  # the engine ran the same check at load time
+    assert min(default.parity) >= PARITY_MIN_COSINE
+
+
+def test_a_model_that_drifts_in_int8_stays_fp32_and_captions_as_fp32(
+    tiny_blip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transformers_engine, "PARITY_MIN_COSINE", 1.5)  # nothing can pass
+    strict = engine(tiny_blip)
+    assert strict.precision == "fp32"
+    assert strict.parity is not None
+    assert min(strict.parity) < 1.5
+    fp32 = engine(tiny_blip, "fp32")
+    frames = [photo(3, (64, 64)), photo(4, (64, 64))]
+    options = [JobOptions(), JobOptions()]
+    assert strict.run_batch(frames, options) == fp32.run_batch(frames, options)
+
+
+def test_an_unrelated_model_scores_low_so_the_check_can_fail(tiny_blip: Path) -> None:
+    fp32 = engine(tiny_blip, "fp32")
+    probe = ParityProbe.run(fp32.model, fp32.processor, "cpu", [probe_image(64)], 6)
+    scrambled = engine(tiny_blip, "fp32")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in scrambled.model.text_decoder.parameters():
+            parameter.add_(torch.randn_like(parameter) * parameter.std().clamp(min=0.02))
+    assert min(probe.cosines(scrambled.model, None)) < PARITY_MIN_COSINE
+
+
+def test_fused_vision_attention_gives_the_eager_result(tiny_blip: Path) -> None:
+    from transformers import BlipForConditionalGeneration
+
+    eager = BlipForConditionalGeneration.from_pretrained(tiny_blip).eval()
+    fused = BlipForConditionalGeneration.from_pretrained(tiny_blip).eval()
+    assert use_fused_attention(fused) == fused.config.vision_config.num_hidden_layers
+    pixels = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        expected = eager.vision_model(pixel_values=pixels).last_hidden_state
+        actual = fused.vision_model(pixel_values=pixels).last_hidden_state
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_every_precision_option_captions(tiny_blip: Path) -> None:
+    for precision in ("fp32", "bf16", "int8", "auto"):
+        loaded = engine(tiny_blip, precision)
+        (output,) = loaded.run_batch([photo(5, (64, 64))], [JobOptions()])
+        assert isinstance(output, EngineOutput), precision
+        assert output.text, precision
+
+
+def test_a_model_the_check_cannot_drive_stays_fp32_and_still_captions(
+    tiny_blip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_run(*_: object, **__: object) -> ParityProbe:
+        raise TypeError("this model's forward takes other arguments")
+
+    monkeypatch.setattr(ParityProbe, "run", cannot_run)
+    loaded = engine(tiny_blip)
+    assert loaded.precision == "fp32"
+    (output,) = loaded.run_batch([photo(6, (64, 64))], [JobOptions()])
+    assert isinstance(output, EngineOutput)
