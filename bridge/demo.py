@@ -65,6 +65,8 @@ def _describe(topic: str, event: dict[str, Any]) -> str:
         where = f"{camera} {event.get('task', 'frame')}"
         return f"  {where:<20} ERROR {event['error']}: {event['detail']}"
     text = event["text"].replace("\n", " | ")
+    if event.get("value") is not None:
+        text = f"{text} = {event['value']} {event.get('unit') or ''}".rstrip()
     return (
         f"  {camera + ' ' + event['task']:<20} {text!r}  "
         f"({event['latency_ms']:.0f} ms, {event['model']})"

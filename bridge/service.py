@@ -329,6 +329,16 @@ class BridgeService:
         )
 
     async def _handle_frame(self, cam: CameraConfig, payload: bytes, ticket: AckTicket) -> None:
+        workers = [self.workers[task] for task in cam.tasks if task in self.workers]
+        for worker in workers:  # a batch starting meanwhile may wait a moment for this frame
+            worker.expect(cam.name)
+        try:
+            await self._analyse_frame(cam, payload, ticket)
+        finally:
+            for worker in workers:
+                worker.forget(cam.name)
+
+    async def _analyse_frame(self, cam: CameraConfig, payload: bytes, ticket: AckTicket) -> None:
         received = time.monotonic()
         counters = self.counters[cam.name]
         counters.received += 1

@@ -26,6 +26,13 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import meter_synth
 
+if not meter_synth.FAMILIES["dseg7classic"] or not meter_synth.FAMILIES["dejavu_sans"]:
+    pytest.fail(
+        "the meter tests draw displays with system fonts: apt-get install fonts-dseg "
+        "fonts-dejavu-core (.ci/run does it)",
+        pytrace=False,
+    )
+
 READINGS = ["01234567", "98765", "000410", "5550123", "30000009"]
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from bridge.config import ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions
 from bridge.errors import ModelError
-from bridge.scheduler import Ended, Job, ModelWorker, Outcome, Status
+from bridge.scheduler import GATHER_SECONDS, Ended, Job, ModelWorker, Outcome, Status
 
 
 class RecordingEngine(Engine):
@@ -71,6 +71,47 @@ def test_frames_of_several_cameras_go_through_the_model_as_one_batch() -> None:
         await settle(worker, engine)
         assert engine.batches == [["first"], ["a", "b", "c"]]
         assert outcomes["b"] == [EngineOutput(text="seen b")]
+        await worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_cameras_that_publish_together_share_a_batch_while_their_frames_decode() -> None:
+    async def scenario() -> None:
+        engine = RecordingEngine()
+        worker = ModelWorker("caption", engine)
+        worker.start()
+        await asyncio.sleep(0.05)
+        outcomes: dict[str, list[Outcome]] = {}
+        for camera in ("a", "b", "c", "d"):  # four snapshots arrive; each is decoded first
+            worker.expect(camera)
+        worker.submit(make_job("a", outcomes))
+        worker.forget("a")
+        for camera in ("b", "c"):  # decoded a few milliseconds later
+            await asyncio.sleep(0.005)
+            worker.submit(make_job(camera, outcomes))
+            worker.forget(camera)
+        await asyncio.sleep(0.005)
+        worker.forget("d")  # its frame turned out to be a duplicate: nothing more to wait for
+        await settle(worker, engine)
+        assert engine.batches == [["a", "b", "c"]]
+        await worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_frame_that_never_comes_delays_a_batch_only_briefly() -> None:
+    async def scenario() -> None:
+        engine = RecordingEngine()
+        worker = ModelWorker("caption", engine)
+        worker.start()
+        await asyncio.sleep(0.05)
+        outcomes: dict[str, list[Outcome]] = {}
+        worker.expect("slow")  # e.g. a URL frame still downloading
+        worker.submit(make_job("a", outcomes))
+        await asyncio.sleep(GATHER_SECONDS + 0.1)
+        assert engine.batches == [["a"]]
+        assert outcomes["a"] == [EngineOutput(text="seen a")]
         await worker.stop()
 
     asyncio.run(scenario())
