@@ -127,6 +127,7 @@ class BridgeService:
         self._latest_seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._last_frame: dict[str, str] = {}
         self._scenes = SceneMemory()
+        self._connections = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._stats_dirty = asyncio.Event()
@@ -201,6 +202,12 @@ class BridgeService:
 
     def _on_connected(self) -> None:
         assert self.transport is not None
+        self._connections += 1
+        if self._connections > 1:
+            # A broker that restarted without persistence lost the retained results: the next
+            # frame of every camera is analysed again, whatever it shows, to restore them.
+            for camera in self.config.cameras:
+                self._forget_scene(camera)
         self.transport.publish(self.topics.state, STATE_ONLINE, retain=True)
         self._publish_info()
         if self.config.mqtt.discovery:
@@ -487,7 +494,15 @@ class BridgeService:
             return
         self.counters[work.camera.name].errors += 1
         self._stats_dirty.set()
+        # The camera's latest news is now an error: its next good frame is answered even if it
+        # shows the scene last analysed (garbage, then the same snapshot again, gets a result).
+        self._forget_scene(work.camera.name)
         await self.transport.publish(self.topics.error(work.camera.name), encode(payload))
+
+    def _forget_scene(self, camera: str) -> None:
+        """Deduplicate the camera's next frame against nothing."""
+        self._scenes.forget(camera)
+        self._last_frame.pop(camera, None)
 
     # on-demand requests
 

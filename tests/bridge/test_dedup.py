@@ -197,3 +197,36 @@ def _id(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_after_an_error_the_same_snapshot_is_answered_again(
+    bridge_config: Callable[..., Path],
+    tiny_blip: Path,
+    run_bridge: Callable[[Path], BridgeProcess],
+    watcher: Watcher,
+) -> None:
+    config = bridge_config(
+        cameras={"door": {"topic": "cam/door", "tasks": ["caption"]}},
+        models={"caption": {"model": str(tiny_blip), "max_new_tokens": 4}},
+    )
+    run_bridge(config)
+    watcher.wait_for("itt/bridge/state", lambda p: p == b"online", 60)
+    out = io.BytesIO()
+    doorstep().save(out, format="JPEG", quality=85)
+    snapshot = out.getvalue()
+
+    watcher.publish("cam/door", snapshot)
+    assert watcher.wait_json("itt/door/caption")["frame_id"].startswith(_id(snapshot)[:16])
+    watcher.publish("cam/door", snapshot)  # the very same bytes: a duplicate, no model time
+    watcher.publish("cam/door", b"not an image")
+    assert watcher.wait_json("itt/door/error")["error"] == "decode_failed"
+    watcher.publish("cam/door", snapshot)  # the camera's news was an error: answer it again
+    assert watcher.wait_json("itt/door/caption")["frame_id"].startswith(_id(snapshot)[:16])
+
+    def counted(payload: bytes) -> bool:
+        counters = json.loads(payload).get("counters", {}).get("door", {})
+        return bool(counters.get("received") == 4)
+
+    info = json.loads(watcher.wait_for("itt/bridge/info", counted, timeout=30))
+    door = info["counters"]["door"]
+    assert (door["results"], door["duplicates"], door["errors"]) == (2, 1, 1)
