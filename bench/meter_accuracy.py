@@ -37,6 +37,7 @@ from bridge.engines import meter_engine  # noqa: E402
 from bridge.engines.base import EngineOutput, JobOptions  # noqa: E402
 from bridge.engines.meter_engine import MeterEngine  # noqa: E402
 from bridge.frames import decode_image  # noqa: E402
+from bridge.meter.plausibility import MIN_CONFIDENCE  # noqa: E402
 
 BENCH_SEED = 99_2026  # training uses tools/train_meter.SEED
 
@@ -132,6 +133,12 @@ def main() -> None:
     total = sum(n for _, n in per_style.values())
     exact = sum(k for k, _ in per_style.values())
     print(f"\nexact readings: {exact}/{total} = {exact / total:.1%}")
+    confident = [m for m in misses if m[4] and min(m[4]) >= MIN_CONFIDENCE]
+    print(
+        f"misreadings the bridge would hold back (a digit below {MIN_CONFIDENCE:.0%}): "
+        f"{len(misses) - len(confident)} of {len(misses)}; wrong values it would publish: "
+        f"{len(confident)}/{total} = {len(confident) / total:.1%}"
+    )
     print(f"time per reading (decode + read, {args.threads} thread): {spent / total * 1000:.1f} ms")
     print("\nby style/font family:")
     for style, (k, n) in sorted(per_style.items()):
