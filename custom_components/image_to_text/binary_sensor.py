@@ -180,7 +180,7 @@ class KeywordSensor(CameraEntity, BinarySensorEntity):
         if self._pattern is not None and self._pattern.search(text):
             self._attr_is_on = True
             self._matched_text = text
-            self._matched_at = result["captured_at"]
+            self._matched_at = result.get("captured_at")
             self._cancel_hold = async_call_later(self.hass, self._hold, self._on_hold_over)
         else:
             self._attr_is_on = False

@@ -18,13 +18,10 @@ from .options_flow import ImageToTextOptionsFlow
 from .protocol import ProtocolError, Topics, parse_info
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
+    # Annotations only (HA 2024.4+ names it; 2024.3, the test core, never needs it at run time).
+    from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
     from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
-try:  # HA 2024.4+ names the flow's result type; 2024.3 (the test environment) does not.
-    from homeassistant.config_entries import ConfigFlowResult
-except ImportError:  # pragma: no cover - depends on the installed Home Assistant
-    from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
 
 INFO_SUFFIX = "/bridge/info"
 

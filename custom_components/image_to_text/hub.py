@@ -63,6 +63,7 @@ class ReceivedImage:
 
     jpeg: bytes
     received_at: datetime
+    content_type: str = "image/jpeg"
 
 
 class ImageToTextHub:
@@ -239,8 +240,11 @@ class ImageToTextHub:
         previous = self.last_result.get((camera, task))
         self.last_result[(camera, task)] = result
         async_dispatcher_send(self.hass, signal_state(self.entry.entry_id), camera, task)
-        if msg.retain and not self._is_news(result, previous):
-            # A retained result replayed on subscribing restores the sensors; it is not news.
+        # A retained result replayed on subscribing restores the sensors; it is not news. Nor
+        # is an "unchanged" one: the bridge answered a frame of the same scene with the last
+        # analysis, so the sensor shows the newer frame's id and time, but no event fires.
+        replayed = msg.retain and not self._is_news(result, previous)
+        if replayed or result.get("unchanged") is True:
             return
         async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
         self.hass.bus.async_fire(
@@ -291,11 +295,21 @@ class ImageToTextHub:
         camera, task, _ = levels
         payload = msg.payload
         jpeg = payload if isinstance(payload, bytes) else payload.encode("latin-1")
-        if not jpeg.startswith(b"\xff\xd8"):
-            self._ignore(msg.topic, ProtocolError("not a JPEG"))
+        content_type = _image_type(jpeg)
+        if content_type is None:
+            self._ignore(msg.topic, ProtocolError("neither a JPEG nor a PNG"))
             return
-        self.last_image[(camera, task)] = ReceivedImage(jpeg, dt_util.utcnow())
+        self.last_image[(camera, task)] = ReceivedImage(jpeg, dt_util.utcnow(), content_type)
         async_dispatcher_send(self.hass, signal_image(self.entry.entry_id), camera, task, jpeg)
+
+
+def _image_type(data: bytes) -> str | None:
+    """The content type of an analysed frame: JPEG (what the bridge sends) or PNG."""
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None
 
 
 def bridge_device_info(base_topic: str) -> dict[str, Any]:

@@ -51,6 +51,8 @@ class AnalysedFrame(CameraEntity, ImageEntity):
         received = hub.last_image.get((camera, task))
         self._image = received.jpeg if received else None
         self._attr_image_last_updated = received.received_at if received else None
+        if received:
+            self._attr_content_type = received.content_type
 
     async def async_added_to_hass(self) -> None:
         """Follow the camera's analysed frames."""
@@ -68,6 +70,7 @@ class AnalysedFrame(CameraEntity, ImageEntity):
         received = self.hub.last_image[(camera, task)]
         self._image = received.jpeg
         self._attr_image_last_updated = received.received_at
+        self._attr_content_type = received.content_type
         self.async_write_ha_state()
 
     async def async_image(self) -> bytes | None:

@@ -14,7 +14,7 @@ looks its entry up by ``self.handler`` (the entry id) and falls back to the entr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, OptionsFlow
@@ -36,10 +36,9 @@ from .announce import (
 from .const import CONF_KEYWORD_HOLD, DEFAULT_KEYWORD_HOLD, TASK_CAPTION
 from .frigate_names import DEFAULT_NAME_WINDOW, OPT_FRIGATE_NAMES, OPT_NAME_WINDOW
 
-try:  # HA 2024.4+ names the flow's result type; 2024.3 (the test environment) does not.
+if TYPE_CHECKING:
+    # Annotations only (HA 2024.4+ names it; 2024.3, the test core, never needs it at run time).
     from homeassistant.config_entries import ConfigFlowResult
-except ImportError:  # pragma: no cover - depends on the installed Home Assistant
-    from homeassistant.data_entry_flow import FlowResult as ConfigFlowResult
 
 OPT_KEYWORD_HOLD = CONF_KEYWORD_HOLD
 CONF_CAMERA = "camera"

@@ -3,7 +3,10 @@
 This is the one module that knows the shape of the bridge's payloads. Each ``parse_*`` function
 takes the raw MQTT payload and returns the decoded JSON object, or raises :class:`ProtocolError`
 saying what is wrong, so that the hub can log one line and ignore the message. Unknown fields are
-kept (new fields are not a new version); a missing or re-typed known field is an error.
+kept (new fields are not a new version). What a message cannot do without is required (a result's
+``camera``, ``task`` and ``text``; a meter result's numeric ``value``); the other known fields
+are optional, but one that is present with the wrong type is an error. A payload without ``"v"``
+is read as version 1 (the brief's own examples leave it out); another version is refused.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ PROTOCOL_VERSION: Final = 1
 STATE_ONLINE: Final = "online"
 STATE_OFFLINE: Final = "offline"
 
-_CAMERA_NAME = re.compile(r"^[a-z0-9_]+$")
+#: A camera name is one MQTT topic level: no separators, no wildcards.
+_CAMERA_NAME = re.compile(r"^[^/#+\s]+$")
 
-_RESULT_STRINGS: Final = ("camera", "task", "text", "frame_id", "model", "captured_at")
-_ERROR_STRINGS: Final = ("camera", "error", "detail")
+_RESULT_STRINGS: Final = ("camera", "task", "text")
+_RESULT_OPTIONAL_STRINGS: Final = ("frame_id", "model", "captured_at", "published_at")
+_ERROR_STRINGS: Final = ("camera", "error")
+_ERROR_OPTIONAL_STRINGS: Final = ("detail", "task", "model")
 
 
 class ProtocolError(ValueError):
@@ -73,7 +79,7 @@ def _decode_object(payload: bytes | str) -> dict[str, Any]:
         raise ProtocolError(f"not JSON ({err})") from err
     if not isinstance(data, dict):
         raise ProtocolError("not a JSON object")
-    version = data.get("v")
+    version = data.get("v", PROTOCOL_VERSION)
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(f"unsupported protocol version {version!r} (expected 1)")
     return data
@@ -83,6 +89,12 @@ def _require_strings(data: Mapping[str, Any], keys: tuple[str, ...]) -> None:
     for key in keys:
         if not isinstance(data.get(key), str):
             raise ProtocolError(f"field {key!r} missing or not a string")
+
+
+def _optional_strings(data: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ProtocolError(f"field {key!r} is not a string")
 
 
 def _is_number(value: Any) -> bool:
@@ -109,10 +121,11 @@ def parse_result(
     """
     data = _decode_object(payload)
     _require_strings(data, _RESULT_STRINGS)
+    _optional_strings(data, _RESULT_OPTIONAL_STRINGS)
     if camera is not None and task is not None and (data["camera"], data["task"]) != (camera, task):
         raise ProtocolError(f"payload is for {data['camera']}/{data['task']}, not {camera}/{task}")
-    if not _is_number(data.get("latency_ms")):
-        raise ProtocolError("field 'latency_ms' missing or not a number")
+    if data.get("latency_ms") is not None and not _is_number(data["latency_ms"]):
+        raise ProtocolError("field 'latency_ms' is not a number")
     if data["task"] == "meter" and not _is_number(data.get("value")):
         raise ProtocolError("meter result without a numeric 'value'")
     if "lines" in data and not isinstance(data["lines"], list):
@@ -124,6 +137,7 @@ def parse_error(payload: bytes | str) -> dict[str, Any]:
     """An error event: a stable ``error`` code, a ``detail`` sentence, the frame's id or null."""
     data = _decode_object(payload)
     _require_strings(data, _ERROR_STRINGS)
+    _optional_strings(data, _ERROR_OPTIONAL_STRINGS)
     frame_id = data.get("frame_id")
     if frame_id is not None and not isinstance(frame_id, str):
         raise ProtocolError("field 'frame_id' is neither a string nor null")
@@ -138,7 +152,7 @@ def parse_info(payload: bytes | str) -> dict[str, Any]:
         raise ProtocolError("field 'cameras' missing or not an object")
     for name, camera in cameras.items():
         if not _CAMERA_NAME.match(name):
-            raise ProtocolError(f"camera name {name!r} is not lower-case letters, digits and _")
+            raise ProtocolError(f"camera name {name!r} is not one MQTT topic level")
         if not isinstance(camera, dict):
             raise ProtocolError(f"camera {name!r} is not an object")
         tasks = camera.get("tasks")

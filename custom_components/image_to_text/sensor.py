@@ -127,11 +127,23 @@ class MeterSensor(ResultSensor):
         self._apply_meter_settings()
 
     def _apply_meter_settings(self) -> None:
+        """Unit, device class and precision: the info's meter settings, else the result's.
+
+        The bridge puts them in both; a bridge whose info lists only the tasks still gives a
+        sensor the Energy dashboard accepts once its first reading arrives.
+        """
         meter = self.hub.cameras.get(self.camera, {}).get("meter") or {}
-        self._attr_native_unit_of_measurement = meter.get("unit")
+        result = self.result or {}
+
+        def setting(key: str) -> Any:
+            value = meter.get(key)
+            return result.get(key) if value is None else value
+
+        unit = setting("unit")
+        self._attr_native_unit_of_measurement = unit if isinstance(unit, str) else None
         self._attr_device_class = None
         with suppress(ValueError, TypeError):
-            self._attr_device_class = SensorDeviceClass(meter.get("device_class"))
+            self._attr_device_class = SensorDeviceClass(setting("device_class"))
         decimals = meter.get("decimals")
         self._attr_suggested_display_precision = decimals if isinstance(decimals, int) else None
 
@@ -139,6 +151,12 @@ class MeterSensor(ResultSensor):
     def _handle_info(self) -> None:
         self._apply_meter_settings()
         self.async_write_ha_state()
+
+    @callback
+    def _on_result(self, camera: str, task: str) -> None:
+        if (camera, task) == (self.camera, self.task):
+            self._apply_meter_settings()
+            self.async_write_ha_state()
 
     @property
     def native_value(self) -> float | None:

@@ -110,7 +110,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_ANALYZE,
         _analyze,
         schema=ANALYZE_SCHEMA,
-        supports_response=SupportsResponse.ONLY,
+        supports_response=SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(DOMAIN, SERVICE_SET_METER, _set_meter, schema=SET_METER_SCHEMA)
 
@@ -284,7 +284,7 @@ def _checked_reply(payload: bytes | str) -> dict[str, Any]:
             translation_placeholders={"detail": str(err)},
         ) from err
     code = str(error["error"])
-    detail = str(error["detail"])
+    detail = str(error.get("detail") or code)
     raise HomeAssistantError(
         f"The bridge refused the picture ({code}): {detail}",
         translation_domain=DOMAIN,

@@ -101,3 +101,22 @@ async def test_two_results_in_a_row_fire_twice(hass: HomeAssistant, setup_bridge
 
     assert [event.data["text"] for event in events] == ["a cat on the porch", "a dog on the porch"]
     assert hass.states.get("event.front_door_caption").attributes["text"] == "a dog on the porch"
+
+
+async def test_an_unchanged_scene_updates_the_sensor_but_fires_no_event(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    await setup_bridge()
+    events = _capture_bus_events(hass)
+    first = load_protocol_fixture("caption_result")
+    async_fire_mqtt_message(hass, f"{BASE}/front_door/caption", json.dumps(first))
+    await hass.async_block_till_done()
+    fired = hass.states.get("event.front_door_caption").state
+
+    again = {**first, "frame_id": "b" * 64, "unchanged": True, "unchanged_since": first["frame_id"]}
+    async_fire_mqtt_message(hass, f"{BASE}/front_door/caption", json.dumps(again))
+    await hass.async_block_till_done()
+
+    assert len(events) == 1
+    assert hass.states.get("event.front_door_caption").state == fired
+    assert hass.states.get("sensor.front_door_caption").attributes["frame_id"] == "b" * 64

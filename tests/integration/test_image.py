@@ -60,3 +60,16 @@ async def test_bytes_that_are_not_a_jpeg_are_ignored(
     await hass.async_block_till_done()
 
     assert hass.states.get("image.front_door_caption").state == STATE_UNKNOWN
+
+
+async def test_a_png_frame_is_shown_with_its_own_content_type(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    entry = await setup_bridge()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+    async_fire_mqtt_message(hass, f"{BASE}/front_door/caption/image", png)
+    await hass.async_block_till_done()
+
+    assert hass.states.get("image.front_door_caption").state != STATE_UNKNOWN
+    assert entry.runtime_data.hub.last_image[("front_door", "caption")].content_type == "image/png"

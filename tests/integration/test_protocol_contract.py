@@ -89,11 +89,10 @@ BAD_RESULTS = {
     "not json": "a man at the door",
     "a json list": "[1, 2]",
     "version 2": _with("caption_result", v=2),
-    "no version": _without("caption_result", "v"),
     "version true": _with("caption_result", v=True),
     "no text": _without("caption_result", "text"),
     "text a number": _with("caption_result", text=3),
-    "no frame id": _without("caption_result", "frame_id"),
+    "frame id a number": _with("caption_result", frame_id=7),
     "latency a string": _with("caption_result", latency_ms="fast"),
     "meter without value": _without("meter_result", "value"),
     "meter value a string": _with("meter_result", value="1234"),
@@ -109,7 +108,7 @@ def test_a_result_that_breaks_the_contract_is_refused(payload: str) -> None:
 
 BAD_INFOS = {
     "no cameras": _without("info", "cameras"),
-    "camera with capitals": _with("info", cameras={"Front": {"tasks": ["caption"]}}),
+    "camera name with a slash": _with("info", cameras={"front/door": {"tasks": ["caption"]}}),
     "tasks not a list": _with("info", cameras={"front": {"tasks": "caption"}}),
     "meter not an object": _with("info", cameras={"m": {"tasks": ["meter"], "meter": 3}}),
     "counters not objects": _with("info", counters={"front_door": 3}),
@@ -125,6 +124,19 @@ def test_an_info_that_breaks_the_contract_is_refused(payload: str) -> None:
 def test_an_error_without_its_code_is_refused() -> None:
     with pytest.raises(ProtocolError):
         parse_error(_without("error", "error"))
+
+
+def test_a_result_as_brief_as_the_design_brief_is_read_as_version_1() -> None:
+    """Only what a sensor cannot do without is required; "v" defaults to 1."""
+    result = parse_result(
+        json.dumps({"camera": "front_door", "task": "caption", "text": "a man at the door"})
+    )
+    assert result["text"] == "a man at the door"
+    meter = json.dumps({"camera": "gas", "task": "meter", "text": "1.5", "value": 1.5})
+    assert parse_result(meter)["value"] == 1.5
+    info = parse_info(json.dumps({"version": "0.1.0", "cameras": {"Front-Door": {"tasks": []}}}))
+    assert "Front-Door" in info["cameras"]
+    assert parse_error(json.dumps({"camera": "front_door", "error": "decode_failed"}))
 
 
 def test_unknown_fields_are_kept_not_refused() -> None:

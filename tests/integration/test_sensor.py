@@ -224,3 +224,33 @@ async def test_a_meter_without_a_known_device_class_is_still_a_plain_numeric_sen
     assert "device_class" not in state.attributes
     assert ATTR_UNIT_OF_MEASUREMENT not in state.attributes
     assert state.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING
+
+
+async def test_a_bridge_that_speaks_the_briefs_minimal_payloads_still_gives_sensors(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    """Info without "v" and only task lists; results with only camera, task, text (and value)."""
+    info = {
+        "version": "0.1.0",
+        "cameras": {"porch": {"tasks": ["caption"]}, "gas": {"tasks": ["meter"]}},
+    }
+    await setup_bridge(info=info)
+
+    async_fire_mqtt_message(
+        hass,
+        f"{BASE}/porch/caption",
+        json.dumps({"camera": "porch", "task": "caption", "text": "a cat on the porch"}),
+    )
+    reading = {"camera": "gas", "task": "meter", "text": "0042.5", "value": 42.5}
+    async_fire_mqtt_message(
+        hass, f"{BASE}/gas/meter", json.dumps({**reading, "unit": "m³", "device_class": "gas"})
+    )
+    await hass.async_block_till_done()
+
+    assert hass.states.get("sensor.porch_caption").state == "a cat on the porch"
+    meter = hass.states.get("sensor.gas_meter")
+    assert float(meter.state) == 42.5
+    # the info named no unit: the reading's own unit and device class are used
+    assert meter.attributes[ATTR_UNIT_OF_MEASUREMENT] == "m³"
+    assert meter.attributes["device_class"] == SensorDeviceClass.GAS
+    assert meter.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING

@@ -248,7 +248,7 @@ async def test_a_reply_without_a_text_fails_at_once(hass: HomeAssistant, mqtt_mo
     assert "text" in str(raised.value)
 
 
-async def test_a_reply_missing_a_minor_field_still_answers_with_one_log_line(
+async def test_a_reply_missing_a_minor_field_answers_without_complaint(
     hass: HomeAssistant, mqtt_mock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     await async_setup_bridge(hass)
@@ -258,6 +258,19 @@ async def test_a_reply_missing_a_minor_field_still_answers_with_one_log_line(
     response = await _analyze(hass, url="http://frigate.local/latest.jpg")
 
     assert response["text"] == partial["text"]
+    assert not [r for r in caplog.records if "breaks the protocol" in r.getMessage()]
+
+
+async def test_a_reply_with_a_minor_field_mistyped_still_answers_with_one_log_line(
+    hass: HomeAssistant, mqtt_mock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    await async_setup_bridge(hass)
+    odd = {**protocol_fixture("reply"), "latency_ms": "fast"}
+    await StandInBridge(hass, odd).async_start()
+
+    response = await _analyze(hass, url="http://frigate.local/latest.jpg")
+
+    assert response["text"] == odd["text"]
     warnings = [r for r in caplog.records if "breaks the protocol" in r.getMessage()]
     assert len(warnings) == 1
     assert "latency_ms" in warnings[0].getMessage()
