@@ -107,7 +107,12 @@ def through_bridge(stream: list[Frame], fps: float) -> tuple[list[int], dict[str
             counters = _wait_for_counters(run, len(stream))
         finally:
             run.stop()
-    captioned = sorted(by_id[f] for f in run.received if f in by_id)
+    # analysed = results that are not a repeat of the last analysis ("unchanged")
+    captioned = sorted(
+        by_id[f]
+        for f, (_, data) in run.received.items()
+        if f in by_id and not data.get("unchanged")
+    )
     return captioned, counters
 
 
@@ -118,7 +123,7 @@ def _wait_for_counters(run: BridgeRun, total: int, timeout: float = 120) -> dict
         while time.monotonic() < deadline:
             counters: dict[str, Any] = run.info.get("counters", {}).get("cam0", {})
             ended = sum(counters.get(k, 0) for k in ("results", "errors", "superseded"))
-            if counters.get("received") == total and ended + counters["duplicates"] == total:
+            if counters.get("received") == total and ended == total:
                 return counters
             run.arrived.wait(0.5)
     raise RuntimeError(f"counters never added up: {run.info.get('counters')}")

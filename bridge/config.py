@@ -8,6 +8,7 @@ errors: a typo such as ``max_new_token`` must not be silently ignored.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +25,9 @@ CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 SECRET_KEYS = frozenset({"password"})
 
 T = TypeVar("T")
+
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -186,10 +190,22 @@ class _Reader:
         return self.data.get(key) is not None
 
     def _resolve(self, key: str, value: object) -> object:
+        """``!env NAME``: the variable's text, or nothing when it is not set.
+
+        An unset variable leaves the key unset, with one warning naming both: a broker without
+        accounts takes ``username: !env MQTT_USER`` as "no credentials", and a key that must have
+        a value is refused as missing.
+        """
         if isinstance(value, EnvRef):
             if value.name not in os.environ:
-                raise self.error(key, f"environment variable {value.name} is not set (!env)")
-            return os.environ[value.name]
+                _LOGGER.warning(
+                    "%s: %s: environment variable %s is not set (!env); taken as not given",
+                    self.source,
+                    self._join(key),
+                    value.name,
+                )
+                return None
+            return _EnvText(os.environ[value.name])
         return value
 
     def raw(self, key: str) -> object:
@@ -213,6 +229,9 @@ class _Reader:
         return self._check(key, value, kind)
 
     def _check(self, key: str, value: object, kind: type[T]) -> T:
+        if isinstance(value, _EnvText):
+            # `port: !env MQTT_PORT` is a number, as YAML would read it; a secret stays text
+            value = _scalar(value) if kind in (int, float, bool) else str(value)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)  # type: ignore[return-value]
         if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
@@ -225,6 +244,20 @@ class _Reader:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             raise self.error(unknown[0], "unknown key")
+
+
+class _EnvText(str):
+    """Text that came from the environment (``!env``): always a string, whatever it looks like."""
+
+    __slots__ = ()
+
+
+def _scalar(text: str) -> object:
+    """What YAML makes of ``text`` as a plain scalar (``1883`` → 1883, ``true`` → True)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def _kind(value: object) -> str:

@@ -1,8 +1,10 @@
 """The running bridge: wires transport, frames, scheduler and engines together.
 
 This is the one boundary where ``BridgeError``s become error events.  Every frame it accepts
-ends as exactly one of: a result per task, an error event, or a counted ``superseded`` /
-``duplicates``; only then is the frame acknowledged to the broker.
+ends as exactly one of: a result per task, an error event, or a counted ``superseded``; only
+then is the frame acknowledged to the broker.  A frame that shows the scene last analysed
+(``dedup``) costs no model time but is still answered: its result repeats the last one's text
+with the new frame's id and ``"unchanged": true``.
 """
 
 from __future__ import annotations
@@ -43,11 +45,23 @@ from bridge.transport import IncomingMessage, MqttTransport
 
 _LOGGER = logging.getLogger(__name__)
 STATS_INTERVAL = 5.0
+#: Frames of one camera that may wait for decoding before older ones are dropped undecoded.
+MAX_UNDECODED = 2
+
+
+#: How a frame ended, for the counters: the worst of its tasks' endings counts.
+_ENDING_RANK = {"results": 0, "superseded": 1, "errors": 2}
 
 
 @dataclass
 class Counters:
-    """Per-camera accounting, published in the bridge info (health sensors read it)."""
+    """Per-camera accounting of frames, published in the bridge info (health sensors read it).
+
+    Each frame received is counted once when it has ended, whatever its number of tasks:
+    ``received == results + errors + superseded`` once nothing is in flight.  A frame ends as
+    an error if any of its tasks did, else as superseded if any was, else as a result.
+    ``duplicates`` counts the results among them answered from the last analysis (dedup).
+    """
 
     received: int = 0
     results: int = 0
@@ -102,6 +116,18 @@ class FrameWork:
     preview: asyncio.Future[bytes] | None = None
     request: Request | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The camera's frame number, given on arrival (a higher one supersedes this frame).
+    seq: int = 0
+    #: Tasks still running, and the worst ending so far (see ``Counters``).
+    open_tasks: int = 0
+    ending: str = "results"
+    #: Each task's outcome, for later frames of the same scene that wait to repeat it.
+    outcomes: dict[str, asyncio.Future[SceneOutcome]] = field(default_factory=dict)
+
+
+#: What a task made of a scene: ("result", payload), ("error", payload), ("superseded", None)
+#: or ("cancelled", None).
+SceneOutcome = tuple[str, dict[str, Any] | None]
 
 
 class BridgeService:
@@ -127,6 +153,9 @@ class BridgeService:
         self._latest_seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._last_frame: dict[str, str] = {}
         self._scenes = SceneMemory()
+        #: The frame whose scene a camera's next frames are compared with, while remembered.
+        self._scene_frame: dict[str, FrameWork] = {}
+        self._undecoded: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._connections = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -292,7 +321,8 @@ class BridgeService:
         ]
         for cam in cameras:
             ticket.hold()
-            self._spawn(self._handle_frame(cam, message.payload, ticket))
+            self._seq[cam.name] += 1  # on arrival: a later frame supersedes this one at once
+            self._spawn(self._handle_frame(cam, message.payload, ticket, self._seq[cam.name]))
         ticket.release()
 
     def _handle_meter_set(self, message: IncomingMessage) -> None:
@@ -335,100 +365,200 @@ class BridgeService:
             decode_image, data, self.config.frames.max_pixels, self._target_size(tasks)
         )
 
-    async def _handle_frame(self, cam: CameraConfig, payload: bytes, ticket: AckTicket) -> None:
+    async def _handle_frame(
+        self, cam: CameraConfig, payload: bytes, ticket: AckTicket, seq: int
+    ) -> None:
         workers = [self.workers[task] for task in cam.tasks if task in self.workers]
         for worker in workers:  # a batch starting meanwhile may wait a moment for this frame
             worker.expect(cam.name)
+        self._undecoded[cam.name] += 1
         try:
-            await self._analyse_frame(cam, payload, ticket)
+            unchanged = await self._analyse_frame(cam, payload, ticket, seq)
         finally:
+            self._undecoded[cam.name] -= 1
             for worker in workers:
                 worker.forget(cam.name)
+        if unchanged is not None:  # waits for the scene's analysis: no batch waits for it
+            await self._answer_unchanged(unchanged)
 
-    async def _analyse_frame(self, cam: CameraConfig, payload: bytes, ticket: AckTicket) -> None:
+    def _count(self, work: FrameWork, ending: str) -> None:
+        """One of the frame's tasks (or the frame as a whole) ended; count the frame once."""
+        if _ENDING_RANK[ending] > _ENDING_RANK[work.ending]:
+            work.ending = ending
+        work.open_tasks -= 1
+        if work.open_tasks > 0 or work.request is not None:
+            return
+        counters = self.counters[work.camera.name]
+        setattr(counters, work.ending, getattr(counters, work.ending) + 1)
+        self._stats_dirty.set()
+
+    async def _analyse_frame(
+        self, cam: CameraConfig, payload: bytes, ticket: AckTicket, seq: int
+    ) -> FrameWork | None:
+        """Decode and check one frame, then submit it to its models.
+
+        Returns the frame when it shows the scene last analysed: the caller answers it with
+        that analysis (``_answer_unchanged``).
+        """
         received = time.monotonic()
-        counters = self.counters[cam.name]
-        counters.received += 1
-        self._seq[cam.name] += 1
-        seq = self._seq[cam.name]
-        work = FrameWork(cam, frame_id_of(payload), received, now_iso(), ticket)
+        self.counters[cam.name].received += 1
+        work = FrameWork(cam, frame_id_of(payload), received, now_iso(), ticket, seq=seq)
+        work.open_tasks = 1  # the frame itself, until its tasks are submitted
         try:
             data = await self._image_bytes(payload)
             work.frame_id = frame_id_of(data)
-            if cam.dedup and self._last_frame.get(cam.name) == work.frame_id:
-                counters.duplicates += 1
-                self._stats_dirty.set()
+            if self._undecoded[cam.name] > MAX_UNDECODED and seq < self._seq[cam.name]:
+                # A burst: more frames of this camera wait for decoding than the model could
+                # use, and a newer one has arrived. Dropped undecoded, so memory stays bounded.
+                self._count(work, "superseded")
                 ticket.release()
-                return
+                return None
+            if cam.dedup and self._last_frame.get(cam.name) == work.frame_id:
+                return work
             work.data = data
             work.image = await self._decode(data, cam.tasks)
         except FrameError as err:
             await self._publish_error(work, err.code, err.detail)
+            self._count(work, "errors")
             ticket.release()
-            return
+            return None
         signature: Signature | None = None
         threshold = threshold_for(cam.tasks, cam.dedup_threshold)
         if cam.dedup and threshold is not None:
             signature = await asyncio.to_thread(scene_signature, work.image)
             if not self._scenes.is_new_scene(cam.name, signature, threshold):
-                counters.duplicates += 1  # same scene as the last analysed frame
-                self._stats_dirty.set()
-                ticket.release()
-                return
+                return work  # same scene as the last analysed frame
         if seq < self._latest_seq[cam.name]:
             # A newer frame of this camera was decoded first; this one is already stale.
-            counters.superseded += 1
-            self._stats_dirty.set()
+            self._count(work, "superseded")
             ticket.release()
-            return
+            return None
         self._latest_seq[cam.name] = seq
+        self._submit(work, remember=signature)
+        return None
+
+    def _submit(self, work: FrameWork, remember: Signature | None) -> None:
+        """Hand the decoded frame to each of its tasks' models; it becomes the camera's scene."""
+        cam = work.camera
+        assert work.image is not None
+        loop = asyncio.get_running_loop()
+        work.outcomes = {task: loop.create_future() for task in cam.tasks}
         self._last_frame[cam.name] = work.frame_id
-        if signature is not None:
-            self._scenes.remember(cam.name, signature)
+        self._scene_frame[cam.name] = work
+        if remember is not None:
+            self._scenes.remember(cam.name, remember)
         options = JobOptions(prompt=cam.prompt, meter=cam.meter, camera=cam.name)
+        work.open_tasks = len(cam.tasks)
         for task in cam.tasks:
-            ticket.hold()
+            work.ticket.hold()
             self.workers[task].submit(
                 Job(cam.name, task, work.image, options, self._job_done, work)
             )
-        ticket.release()
+        work.ticket.release()
 
-    async def _job_done(self, job: Job, outcome: Outcome) -> None:
-        work = job.context
-        assert isinstance(work, FrameWork)
+    async def _answer_unchanged(self, work: FrameWork) -> None:
+        """Answer a frame of the scene last analysed with that analysis, at no model time.
+
+        Waits for the analysis when it is still running.  Its result comes again under this
+        frame's id, marked ``unchanged``; an error comes again as an error; if that analysis was
+        superseded, so is this frame.
+        """
+        name = work.camera.name
+        scene = self._scene_frame.get(name)
+        work.open_tasks = len(work.camera.tasks)
         try:
-            if outcome is Ended.CANCELLED:
-                work.ticket.cancelled = True
-            elif outcome is Ended.SUPERSEDED:
-                self.counters[work.camera.name].superseded += 1
-                self._stats_dirty.set()
-            elif isinstance(outcome, ModelError):
-                await self._publish_error(
-                    work,
-                    outcome.code,
-                    outcome.detail,
-                    task=job.task,
-                    model=outcome.model or None,
-                    extra=getattr(outcome, "extra", None),
-                )
-            elif isinstance(outcome, EngineOutput):
-                await self._publish_result(work, job.task, outcome)
+            for task in work.camera.tasks:
+                future = scene.outcomes.get(task) if scene is not None else None
+                kind, payload = await future if future is not None else ("cancelled", None)
+                if kind == "result" and payload is not None:
+                    await self._publish_result(
+                        work,
+                        task,
+                        EngineOutput(
+                            text=str(payload.get("text", "")),
+                            extra={k: v for k, v in payload.items() if k not in _OWN_FIELDS},
+                        ),
+                        unchanged_from=str(payload.get("frame_id", "")),
+                    )
+                    self.counters[name].duplicates += 1
+                    self._count(work, "results")
+                elif kind == "error" and payload is not None:
+                    await self._publish_error(
+                        work,
+                        str(payload.get("error", "model_failed")),
+                        str(payload.get("detail", "")),
+                        task=task,
+                        model=payload.get("model"),
+                    )
+                    self._count(work, "errors")
+                elif kind == "superseded":
+                    self._count(work, "superseded")
+                else:  # the analysis was handed back (stopping, or not published): so is this
+                    work.ticket.cancelled = True
+                    self._count(work, "superseded")
         except BridgeError as err:
-            # Not published: leave the frame unacknowledged so the broker hands it over again.
-            _LOGGER.error("could not publish for %s: %s", work.camera.name, err)  # noqa: TRY400
+            _LOGGER.error("could not publish for %s: %s", name, err)  # noqa: TRY400
             work.ticket.cancelled = True
         finally:
             work.ticket.release()
 
+    async def _job_done(self, job: Job, outcome: Outcome) -> None:
+        work = job.context
+        assert isinstance(work, FrameWork)
+        scene: SceneOutcome = ("cancelled", None)
+        ending = "superseded"
+        try:
+            if outcome is Ended.CANCELLED:
+                work.ticket.cancelled = True
+            elif outcome is Ended.SUPERSEDED:
+                scene = ("superseded", None)
+            elif isinstance(outcome, ModelError):
+                ending = "errors"
+                scene = (
+                    "error",
+                    await self._publish_error(
+                        work,
+                        outcome.code,
+                        outcome.detail,
+                        task=job.task,
+                        model=outcome.model or None,
+                        extra=getattr(outcome, "extra", None),
+                    ),
+                )
+            elif isinstance(outcome, EngineOutput):
+                ending = "results"
+                scene = ("result", await self._publish_result(work, job.task, outcome))
+        except BridgeError as err:
+            # Not published: leave the frame unacknowledged so the broker hands it over again.
+            _LOGGER.error("could not publish for %s: %s", work.camera.name, err)  # noqa: TRY400
+            work.ticket.cancelled = True
+            scene, ending = ("cancelled", None), "superseded"
+        finally:
+            future = work.outcomes.get(job.task)
+            if future is not None and not future.done():
+                future.set_result(scene)
+            if work.request is None:
+                self._count(work, ending)
+            work.ticket.release()
+
     # publishing
 
-    async def _publish_result(self, work: FrameWork, task: str, output: EngineOutput) -> None:
+    async def _publish_result(
+        self, work: FrameWork, task: str, output: EngineOutput, unchanged_from: str | None = None
+    ) -> dict[str, Any]:
+        """Publish a result (and the analysed frame); returns the result as published.
+
+        ``unchanged_from``: the frame whose analysis this repeats (the same scene again); the
+        result says so and no new image is published for it.
+        """
         assert self.transport is not None
         worker = self.workers[task]
         extra = dict(output.extra)
         if task == "meter" and work.camera.meter is not None:
             extra.setdefault("unit", work.camera.meter.unit)
             extra.setdefault("device_class", work.camera.meter.device_class)
+        if unchanged_from is not None:
+            extra.update(unchanged=True, unchanged_since=unchanged_from)
         latency_ms = (time.monotonic() - work.received) * 1000
         payload = build_result(
             camera=work.camera.name,
@@ -443,13 +573,13 @@ class BridgeService:
         )
         if work.request is not None:
             await self.transport.publish(work.request.reply_to, encode(payload))
-            return
+            return payload
         publishes = [
             self.transport.publish(
                 self.topics.result(work.camera.name, task), encode(payload), retain=True
             )
         ]
-        if self.config.frames.publish_image and work.image is not None:
+        if self.config.frames.publish_image and work.image is not None and unchanged_from is None:
             if work.preview is None:
                 work.preview = asyncio.ensure_future(
                     asyncio.to_thread(preview_of, work.data, work.image)
@@ -459,11 +589,17 @@ class BridgeService:
                 self.transport.publish(self.topics.image(work.camera.name, task), jpeg, retain=True)
             )
         await asyncio.gather(*publishes)
-        counters = self.counters[work.camera.name]
-        counters.results += 1
-        counters.latency_ms = round(latency_ms, 1)
+        self.counters[work.camera.name].latency_ms = round(latency_ms, 1)
         self._stats_dirty.set()
-        _LOGGER.info("%s %s: %s (%.0f ms)", work.camera.name, task, output.text[:80], latency_ms)
+        _LOGGER.info(
+            "%s %s: %s (%.0f ms%s)",
+            work.camera.name,
+            task,
+            output.text[:80],
+            latency_ms,
+            ", unchanged scene" if unchanged_from is not None else "",
+        )
+        return payload
 
     async def _publish_error(
         self,
@@ -474,7 +610,8 @@ class BridgeService:
         task: str | None = None,
         model: str | None = None,
         extra: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Publish an error event (or an error reply); returns it as published."""
         assert self.transport is not None
         payload = build_error(
             camera=work.camera.name,
@@ -491,18 +628,18 @@ class BridgeService:
         )
         if work.request is not None:
             await self.transport.publish(work.request.reply_to, encode(payload))
-            return
-        self.counters[work.camera.name].errors += 1
-        self._stats_dirty.set()
-        # The camera's latest news is now an error: its next good frame is answered even if it
+            return payload
+        # The camera's latest news is now an error: its next good frame is analysed even if it
         # shows the scene last analysed (garbage, then the same snapshot again, gets a result).
         self._forget_scene(work.camera.name)
         await self.transport.publish(self.topics.error(work.camera.name), encode(payload))
+        return payload
 
     def _forget_scene(self, camera: str) -> None:
         """Deduplicate the camera's next frame against nothing."""
         self._scenes.forget(camera)
         self._last_frame.pop(camera, None)
+        self._scene_frame.pop(camera, None)
 
     # on-demand requests
 
@@ -546,6 +683,25 @@ class BridgeService:
             Job(f"request:{request.id}", request.task, work.image, options, self._job_done, work)
         )
         ticket.release()
+
+
+#: Fields of a result that belong to the frame it was made from, not to what it says.
+_OWN_FIELDS = frozenset(
+    {
+        "v",
+        "camera",
+        "task",
+        "text",
+        "frame_id",
+        "model",
+        "latency_ms",
+        "captured_at",
+        "published_at",
+        "id",
+        "unchanged",
+        "unchanged_since",
+    }
+)
 
 
 class _BrokenEngine(Engine):

@@ -41,6 +41,8 @@ class IncomingMessage:
     qos: int
     retain: bool
     mid: int
+    #: Which broker session delivered it: a packet id means nothing in a later, new session.
+    session: int = 0
 
 
 class MqttTransport:
@@ -65,6 +67,9 @@ class MqttTransport:
         self._loop = asyncio.get_running_loop()
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._early: set[int] = set()
+        #: Counts broker sessions; a connect that did not resume the session starts a new one.
+        #: Written in paho's thread before that connection's first message is handed over.
+        self._session = 0
         self._first_connect: asyncio.Future[None] = self._loop.create_future()
         self._was_connected = False
         self._last_failure = ""
@@ -167,8 +172,12 @@ class MqttTransport:
         return future
 
     def ack(self, message: IncomingMessage) -> None:
-        """Acknowledge a received QoS 1 frame: the broker may now forget it."""
-        if message.qos > 0:
+        """Acknowledge a received QoS 1 frame: the broker may now forget it.
+
+        Not when the broker has started a new session since (it restarted without persistence):
+        the old packet id may by now name a newer frame, which must not be acknowledged early.
+        """
+        if message.qos > 0 and message.session == self._session:
             self.client.ack(message.mid, message.qos)
 
     # paho callbacks: they run in paho's network thread and only hand over to the event loop.
@@ -185,6 +194,8 @@ class MqttTransport:
             client.subscribe([(topic, options) for topic in self.subscriptions])
         elif self.subscriptions:
             client.subscribe([(topic, 1) for topic in self.subscriptions])
+        if not flags.session_present:
+            self._session += 1
         self._loop.call_soon_threadsafe(self._connected, bool(flags.session_present))
 
     def _on_disconnect(
@@ -198,7 +209,9 @@ class MqttTransport:
         self._loop.call_soon_threadsafe(self._connect_failed, error)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        message = IncomingMessage(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid)
+        message = IncomingMessage(
+            msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid, self._session
+        )
         self._loop.call_soon_threadsafe(self.on_message, message)
 
     def _on_publish(

@@ -90,15 +90,39 @@ def test_a_mistake_names_the_file_the_key_and_what_was_expected(
     assert str(caught.value).startswith(f"{path}: {message}")
 
 
-def test_a_missing_secret_names_the_variable(
+def test_an_unset_secret_means_no_credentials_with_a_warning_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The brief's configuration as written runs against a broker without accounts."""
+    monkeypatch.delenv("MQTT_USER", raising=False)
+    monkeypatch.delenv("MQTT_PASSWORD", raising=False)
+    config = load_config(write(tmp_path, BRIEF_CONFIG))
+    assert config.mqtt.username is None
+    assert config.mqtt.password is None
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("mqtt.username" in m and "MQTT_USER is not set" in m for m in warned)
+    assert any("mqtt.password" in m and "MQTT_PASSWORD is not set" in m for m in warned)
+
+
+def test_an_unset_variable_for_a_required_key_is_refused_as_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("MQTT_USER", raising=False)
-    monkeypatch.setenv("MQTT_PASSWORD", "x")
-    with pytest.raises(
-        ConfigError, match=r"mqtt\.username: environment variable MQTT_USER is not set"
-    ):
-        load_config(write(tmp_path, BRIEF_CONFIG))
+    monkeypatch.delenv("ITT_NO_SUCH_TOPIC", raising=False)
+    text = BRIEF_CONFIG.replace(
+        "topic: frigate/front_door/person/snapshot", "topic: !env ITT_NO_SUCH_TOPIC"
+    )
+    with pytest.raises(ConfigError, match=r"cameras\.front_door\.topic: required"):
+        load_config(write(tmp_path, text))
+
+
+def test_a_number_from_the_environment_is_a_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secrets: None
+) -> None:
+    monkeypatch.setenv("ITT_PORT", "1884")
+    config = load_config(write(tmp_path, BRIEF_CONFIG.replace("port: 1883", "port: !env ITT_PORT")))
+    assert config.mqtt.port == 1884
+    monkeypatch.setenv("MQTT_PASSWORD", "123456")  # a password of digits stays text
+    assert load_config(write(tmp_path, BRIEF_CONFIG)).mqtt.password == "123456"
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:

@@ -148,7 +148,7 @@ def test_a_bad_dedup_setting_is_named(value: object, message: str) -> None:
 
 
 @pytest.mark.e2e
-def test_a_static_camera_is_captioned_once_and_a_parcel_is_captioned_again(
+def test_a_static_camera_is_captioned_once_answered_unchanged_and_a_parcel_is_captioned_again(
     bridge_config: Callable[..., Path],
     tiny_blip: Path,
     run_bridge: Callable[[Path], BridgeProcess],
@@ -172,12 +172,19 @@ def test_a_static_camera_is_captioned_once_and_a_parcel_is_captioned_again(
 
     first = frame(scene, 0)
     watcher.publish("cam/door", first)
-    assert watcher.wait_json("itt/door/caption")["frame_id"].startswith(_id(first)[:16])
-    for seed in (1, 2, 3):
-        watcher.publish("cam/door", frame(scene, seed))  # the same view: skipped
+    caption = watcher.wait_json("itt/door/caption", frame_id=_id(first))
+    assert "unchanged" not in caption
+    same_view = [frame(scene, seed) for seed in (1, 2, 3)]
+    for data in same_view:
+        watcher.publish("cam/door", data)  # the same view: no model time, but answered
+    for data in same_view:
+        repeat = watcher.wait_json("itt/door/caption", frame_id=_id(data))
+        assert repeat["unchanged"] is True
+        assert repeat["unchanged_since"] == _id(first)
+        assert repeat["text"] == caption["text"]
     parcel = frame(with_parcel(scene), 4)
     watcher.publish("cam/door", parcel)
-    assert watcher.wait_json("itt/door/caption")["frame_id"].startswith(_id(parcel)[:16])
+    assert "unchanged" not in watcher.wait_json("itt/door/caption", frame_id=_id(parcel))
 
     again = [frame(scene, 5), frame(scene, 6)]
     for data in again:
@@ -190,7 +197,7 @@ def test_a_static_camera_is_captioned_once_and_a_parcel_is_captioned_again(
         return bool(counters.get("received") == 5 and counters.get("duplicates") == 3)
 
     info = json.loads(watcher.wait_for("itt/bridge/info", counted, timeout=30))
-    assert info["counters"]["door"]["results"] == 2
+    assert info["counters"]["door"]["results"] == 5  # two analysed, three repeated
 
 
 def _id(data: bytes) -> str:
@@ -216,12 +223,13 @@ def test_after_an_error_the_same_snapshot_is_answered_again(
     snapshot = out.getvalue()
 
     watcher.publish("cam/door", snapshot)
-    assert watcher.wait_json("itt/door/caption")["frame_id"].startswith(_id(snapshot)[:16])
+    assert watcher.wait_json("itt/door/caption", frame_id=_id(snapshot), unchanged=None)
     watcher.publish("cam/door", snapshot)  # the very same bytes: a duplicate, no model time
+    assert watcher.wait_json("itt/door/caption", frame_id=_id(snapshot), unchanged=True)
     watcher.publish("cam/door", b"not an image")
     assert watcher.wait_json("itt/door/error")["error"] == "decode_failed"
-    watcher.publish("cam/door", snapshot)  # the camera's news was an error: answer it again
-    assert watcher.wait_json("itt/door/caption")["frame_id"].startswith(_id(snapshot)[:16])
+    watcher.publish("cam/door", snapshot)  # the camera's news was an error: analyse it again
+    assert watcher.wait_json("itt/door/caption", frame_id=_id(snapshot), unchanged=None)
 
     def counted(payload: bytes) -> bool:
         counters = json.loads(payload).get("counters", {}).get("door", {})
@@ -229,4 +237,4 @@ def test_after_an_error_the_same_snapshot_is_answered_again(
 
     info = json.loads(watcher.wait_for("itt/bridge/info", counted, timeout=30))
     door = info["counters"]["door"]
-    assert (door["results"], door["duplicates"], door["errors"]) == (2, 1, 1)
+    assert (door["results"], door["duplicates"], door["errors"]) == (3, 1, 1)

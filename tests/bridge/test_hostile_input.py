@@ -148,6 +148,49 @@ def test_every_hostile_or_odd_payload_is_answered_and_the_bridge_keeps_serving(
     assert bridge.process.poll() is None
 
 
+def test_the_same_picture_in_other_encodings_is_answered_every_time_with_dedup_on(
+    bridge_config: Callable[..., Path],
+    run_bridge: Callable[..., BridgeProcess],
+    watcher: Watcher,
+) -> None:
+    """Deduplication (on by default) saves model time, never an answer."""
+    config = bridge_config(
+        cameras={"gate": {"topic": "cam/gate", "tasks": ["caption"]}},
+        models={"caption": {"engine": "faulty", "batch_size": 1}},
+    )
+    run_bridge(config, faulty=True)
+    watcher.wait_for(
+        "itt/bridge/info",
+        lambda p: json.loads(p)["models"]["caption"]["status"] == "ready",
+    )
+    picture = photo(2, (120, 80))
+    versions = [
+        encoded(picture, "PNG"),
+        encoded(picture, "WEBP", lossless=True),
+        encoded(picture.convert("CMYK"), "JPEG", quality=95),
+        encoded(picture, "PNG"),  # the very same bytes as the first
+        encoded(picture, "GIF"),  # a 256-colour palette: may or may not count as the same scene
+    ]
+    answers = []
+    for payload in versions:
+        watcher.publish("cam/gate", payload)
+        answers.append(watcher.wait_json("itt/gate/caption", frame_id=sha(payload), timeout=30))
+    assert "unchanged" not in answers[0]
+    assert answers[0]["text"].startswith("seen 120x80 ")
+    for answer in answers[1:4]:
+        assert answer["unchanged"] is True
+        assert answer["unchanged_since"] == sha(versions[0])
+        assert answer["text"] == answers[0]["text"]
+    assert answers[4]["text"].startswith("seen 120x80 ")
+
+    def counted(payload: bytes) -> bool:
+        gate = json.loads(payload)["counters"]["gate"]
+        return bool(gate["received"] == 5 and gate["results"] == 5)
+
+    info = json.loads(watcher.wait_for("itt/bridge/info", counted, timeout=30))
+    assert info["counters"]["gate"]["duplicates"] >= 3
+
+
 payloads = st.one_of(
     st.binary(max_size=4096),
     st.builds(
