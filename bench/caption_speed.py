@@ -369,7 +369,7 @@ def bridge_case(
 def _precision_from_log(log: Path) -> str:
     """What ``precision: auto`` chose, from the engine's log line."""
     text = log.read_text(errors="replace")
-    for word in ("int8", "fp16", "bf16"):
+    for word in ("mixed", "int8", "fp16", "bf16"):
         if f" runs {word}:" in text:
             return f"auto: {word}"
     return "auto: fp32" if "stays fp32" in text else "auto: ?"
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cameras", default="1,4", help="camera counts, e.g. 1,4")
     parser.add_argument("--quick", action="store_true", help="fewer frames, small-model parity")
     parser.add_argument(
-        "--precision", default="auto", choices=("auto", "fp32", "bf16", "int8", "fp16")
+        "--precision", default="auto", choices=("auto", "fp32", "bf16", "int8", "mixed", "fp16")
     )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -476,13 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--omp-passive",
         action="store_true",
-        help="OMP_WAIT_POLICY=PASSIVE for the seed too (the bridge sets it itself): fair on a "
+        help="OMP_WAIT_POLICY=PASSIVE for the seed and the bridge alike: fair on a "
         "busy CPU, see RESULTS.md",
     )
     parser.add_argument(
         "--matrix",
         action="store_true",
-        help="also time the engine alone at fp32/bf16/int8 and batch 1/4",
+        help="also time the engine alone at fp32/bf16/int8/mixed and batch 1/4",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     policy = os.environ.get("OMP_WAIT_POLICY")
     print(
         f"# OMP_WAIT_POLICY: seed's way {policy or '(default: active)'}, "
-        f"bridge {policy or 'PASSIVE (its default)'}"
+        f"bridge {policy or 'GOMP_SPINCOUNT=10000 (its default)'}"
     )
     print(f"# load average before: {_support.load_average()}")
     if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
             results["matrix"] = engine_matrix(
                 model,
                 frames,
-                ["fp32", "bf16", "int8"],
+                ["fp32", "bf16", "int8", "mixed"],
                 [1, args.batch_size],
                 2 if args.quick else 3,
             )
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         import precision_check
 
         sizes = ("small",) if args.quick else ("small", "base")
-        parity_rows = precision_check.check(sizes, ("int8", "bf16"))
+        parity_rows = precision_check.check(sizes, ("int8", "mixed", "bf16"))
         print(precision_check.format_rows(parity_rows))
         results["parity"] = [vars(r) for r in parity_rows]
     _summary(seed, cases)

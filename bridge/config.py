@@ -103,7 +103,7 @@ class ModelConfig:
     prompt: str | None = None
     device: str = "auto"
     #: ``auto``: the fastest form whose next-token logits match fp32's (checked at load).
-    precision: Literal["fp32", "bf16", "int8", "fp16", "auto"] = "auto"
+    precision: Literal["fp32", "bf16", "int8", "mixed", "fp16", "auto"] = "auto"
     batch_size: int = 4
     threads: int | None = None
     num_beams: int = 1
@@ -376,9 +376,9 @@ def _read_model(reader: _Reader, task: str) -> ModelConfig:
     if model is None and "engine" not in reader.data:
         model = defaults.get("model")
     precision = reader.get("precision", str, "auto")
-    if precision not in ("fp32", "bf16", "int8", "fp16", "auto"):
+    if precision not in ("fp32", "bf16", "int8", "mixed", "fp16", "auto"):
         raise reader.error(
-            "precision", f"expected fp32, bf16, fp16, int8 or auto, got {precision!r}"
+            "precision", f"expected fp32, bf16, fp16, int8, mixed or auto, got {precision!r}"
         )
     device = reader.get("device", str, "auto")
     if device not in ("auto", "cpu") and not device.startswith("cuda"):

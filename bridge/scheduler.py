@@ -30,7 +30,7 @@ _LOGGER = logging.getLogger(__name__)
 MODEL_THREAD_PREFIX = "model-"
 #: Longest a batch waits for frames still being decoded (a 720p decode takes 3-15 ms here,
 #: a caption model call 0.3-2 s: waiting briefly to run four frames together pays).
-GATHER_SECONDS = 0.04
+GATHER_SECONDS = 0.06
 
 
 class Status(enum.StrEnum):
@@ -142,6 +142,8 @@ class ModelWorker:
         self.loaded = asyncio.Event()
         #: Frames per slot on their way here (being fetched or decoded), see ``expect``.
         self._coming: dict[str, int] = {}
+        #: Cameras the last batch answered while others waited: their next frames may be near.
+        self._recent: set[str] = set()
         self._arrived = asyncio.Event()
 
     @property
@@ -202,15 +204,23 @@ class ModelWorker:
         self._arrived.set()
 
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Give frames still being decoded ``GATHER_SECONDS`` to join the batch.
+        """Give frames on their way ``GATHER_SECONDS`` to join a batch that is not full.
 
-        Cameras that answer the same event publish within milliseconds of each other, but each
-        frame is decoded in a thread first; without this the model would start on the first
-        frame alone and the others would wait a whole model call for the next batch.  Nothing
-        waits when no frame is on its way or the batch is already full.
+        On their way: frames being decoded (cameras that answer the same event publish within
+        milliseconds of each other, but each frame is decoded in a thread first), and the next
+        frames of the cameras the last batch answered while other cameras' frames waited.
+        Without the first the model would start on the first frame alone; without the second,
+        cameras that send their next frame when their result arrives split into groups that
+        take turns (batches of 2-3 of 4 cameras, bench/RESULTS.md), each paying the model's
+        fixed cost per call.  Nothing waits when no frame is on its way or the batch is full.
         """
         deadline = loop.time() + GATHER_SECONDS
-        while len(self._slots) < self.engine.max_batch and set(self._coming) - set(self._slots):
+        recent, self._recent = self._recent, set()
+
+        def on_their_way() -> set[str]:
+            return (set(self._coming) | recent) - set(self._slots)
+
+        while len(self._slots) < self.engine.max_batch and on_their_way():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -239,6 +249,8 @@ class ModelWorker:
         finally:
             self._idle.set()
         elapsed_ms = (loop.time() - started) * 1000
+        if self._slots:  # others waited meanwhile: the next batch may wait for these cameras
+            self._recent = {job.slot for job in jobs if not job.slot.startswith("request:")}
         for job, output in zip(jobs, outputs, strict=True):
             job.model_ms = elapsed_ms
             self._finish(job, output)

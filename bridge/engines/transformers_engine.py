@@ -4,10 +4,14 @@ transformers 5 removed the ``image-to-text`` pipeline, so this engine drives the
 ``model.generate`` itself, which is also what lets frames of several cameras share one batch.
 Any model id on the hub or any local folder made with ``save_pretrained`` loads the same way.
 
-Speed (bench/RESULTS.md has the numbers): ``precision: auto`` (the default) runs dynamic int8
-Linear layers on the CPU and fp16 on CUDA, but only after checking, on this very model at load
-time, that the fast form predicts the same next tokens as fp32 (teacher-forced logits, cosine of
-at least ``PARITY_MIN_COSINE`` at every step); a model that fails the check stays fp32.  BLIP's
+Speed (bench/RESULTS.md has the numbers): ``precision: auto`` (the default) runs fp16 on CUDA;
+on a CPU with AMX (Intel Xeon 4th generation and later) ``mixed`` -- the vision encoder in bf16,
+which AMX multiplies several times faster than anything else, and the text decoder's Linear
+layers in dynamic int8, since decoding a token at a time is bound by reading weights, of which
+int8 reads half -- and elsewhere dynamic int8 Linear layers throughout.  Each only after
+checking, on this very model at load time, that the fast form predicts the same next tokens as
+fp32 (teacher-forced logits, cosine of at least ``PARITY_MIN_COSINE`` at every step); a model
+that fails the check stays fp32.  BLIP's
 vision attention runs through PyTorch's fused ``scaled_dot_product_attention`` instead of the
 eager matmul/softmax/matmul (same result, without writing out a 577x577 score matrix per head).
 """
@@ -32,12 +36,16 @@ from bridge.memory import give_back_freed_memory, limit_malloc_arenas
 if TYPE_CHECKING:
     import torch
 
-# torch's OpenMP threads spin at every barrier by default.  On a CPU shared with other busy
-# processes (a home server running Frigate) a spinning thread waits for a sibling the kernel
-# has parked, and a model of many small operations ran 100x slower in bench/RESULTS.md; the
-# passive policy sleeps instead.  OpenMP reads it once, when torch is first imported, which in
-# the bridge happens after this module is loaded.  An explicit setting in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP threads spin at every barrier before they sleep (libgomp: 300,000 turns by
+# default).  On a CPU shared with other busy processes (a home server running Frigate) a
+# spinning thread waits for a sibling the kernel has parked, and a model of many small
+# operations ran 100x slower in bench/RESULTS.md; never spinning (OMP_WAIT_POLICY=PASSIVE)
+# cures that but costs an idle machine 40-60% on BLIP's token-by-token decoding, where every
+# step wakes the threads dozens of times.  A short spin keeps most of the idle speed and stays
+# far from the pathology.  OpenMP reads it once, when torch is first imported, which in the
+# bridge happens after this module is loaded.  An explicit setting in the environment wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 _LOGGER = logging.getLogger(__name__)
 PROMPTABLE = frozenset({"blip", "git"})
@@ -149,7 +157,10 @@ class TransformersEngine(Engine):
         wanted = self.config.precision
         if wanted != "auto":
             return self._convert(model, wanted, torch)
-        candidate = "fp16" if self.device.startswith("cuda") else "int8"
+        if self.device.startswith("cuda"):
+            candidate = "fp16"
+        else:
+            candidate = "mixed" if cpu_has_amx() and vision_part(model) else "int8"
         try:
             reference = ParityProbe.run(model.to(self.device), self.processor, self.device)
             fast = self._convert(model, candidate, torch)
@@ -186,22 +197,28 @@ class TransformersEngine(Engine):
         """``model`` at ``precision`` on the engine's device (in place where torch allows)."""
         self.precision = "fp32"
         self.dtype = None
-        if precision == "int8" and self.device == "cpu":
-            # int8 Linear layers keep a reference to their fp32 bias: copy the biases out of
-            # the memory-mapped checkpoint first, or they alone would pin all of it.
-            for layer in model.modules():
-                if isinstance(layer, torch.nn.Linear) and layer.bias is not None:
-                    layer.bias.data = layer.bias.data.clone()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.ao's deprecation notice, every call
-                model = torch.ao.quantization.quantize_dynamic(
-                    model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
-                )
+        located = vision_part(model) if precision == "mixed" else None
+        if precision == "mixed" and self.device == "cpu" and located is not None:
+            in_bf16 = [located, *cross_attention_projections(model)]
+            kept = [(parent, name, getattr(parent, name)) for parent, name in in_bf16]
+            for parent, name, _ in kept:
+                setattr(parent, name, torch.nn.Identity())  # out of quantize_dynamic's reach
+            try:
+                model = _quantize_linear_layers(model, torch)
+            finally:
+                for parent, name, module in kept:
+                    setattr(parent, name, module)
+            for _, _, module in kept:
+                run_in_bf16(module, torch)
+            release_weights_file(model)
+            self.precision = "mixed"
+        elif precision in ("int8", "mixed") and self.device == "cpu":
+            model = _quantize_linear_layers(model, torch)
             release_weights_file(model)
             self.precision = "int8"
         elif precision == "bf16":
             self.dtype = torch.bfloat16
-        elif precision == "fp16" and self.device.startswith("cuda"):
+        elif precision in ("fp16", "mixed") and self.device.startswith("cuda"):
             self.dtype = torch.float16
         if self.dtype is not None:
             model = model.to(self.dtype)
@@ -390,6 +407,109 @@ def probe_image(size: int = 384) -> Image.Image:
     draw.ellipse((size // 2, size // 8, size * 7 // 8, size // 2), fill=(30, 120, 200))
     draw.line((0, size - 1, size - 1, 0), fill=(250, 250, 250), width=max(1, size // 64))
     return image
+
+
+def _quantize_linear_layers(model: Any, torch: Any) -> Any:
+    """Every ``Linear`` layer of ``model`` as dynamic int8 (in place)."""
+    # int8 Linear layers keep a reference to their fp32 bias: copy the biases out of the
+    # memory-mapped checkpoint first, or they alone would pin all of it.
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Linear) and layer.bias is not None:
+            layer.bias.data = layer.bias.data.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice, every call
+        return torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+
+
+#: Where image-to-text models keep their vision encoder: (path to the parent, attribute).
+_VISION_PARTS = (("", "vision_model"), ("git", "image_encoder"), ("", "encoder"))
+
+
+def vision_part(model: Any) -> tuple[Any, str] | None:
+    """The module holding ``model``'s vision encoder and its attribute name, if known.
+
+    BLIP's ``vision_model``, GIT's ``git.image_encoder``, a VisionEncoderDecoder's ``encoder``.
+    """
+    import torch
+
+    for parent_path, name in _VISION_PARTS:
+        parent = model
+        for step in filter(None, parent_path.split(".")):
+            parent = getattr(parent, step, None)
+        if parent is not None and isinstance(getattr(parent, name, None), torch.nn.Module):
+            if name == "encoder" and not getattr(model.config, "is_encoder_decoder", False):
+                continue
+            return parent, name
+    return None
+
+
+def run_in_bf16(module: Any, torch: Any) -> None:
+    """Weights in bf16; fp32 inputs cast on the way in, float outputs back to fp32 on the way out.
+
+    The rest of the model (the int8 decoder) keeps taking and giving fp32.
+    """
+    module.to(torch.bfloat16)
+
+    def cast(value: Any, dtype: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.to(dtype)
+        return value
+
+    def into(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return (
+            tuple(cast(a, torch.bfloat16) for a in args),
+            {k: cast(v, torch.bfloat16) for k, v in kwargs.items()},
+        )
+
+    def out(_module: Any, _args: Any, _kwargs: Any, output: Any) -> Any:
+        if isinstance(output, torch.Tensor):
+            return cast(output, torch.float32)
+        if isinstance(output, dict):  # transformers' ModelOutput is an ordered dict
+            for key in list(output.keys()):
+                output[key] = cast(output[key], torch.float32)
+            return output
+        if isinstance(output, tuple):
+            return tuple(cast(v, torch.float32) for v in output)
+        return output
+
+    module.register_forward_pre_hook(into, with_kwargs=True)
+    module.register_forward_hook(out, with_kwargs=True)
+
+
+#: Cross-attention projections of the image features: (parent's name ends with, attribute).
+_CROSS_PROJECTIONS = (
+    (".crossattention.self", ("key", "value")),  # BLIP's text decoder
+    (".encoder_attn", ("k_proj", "v_proj")),  # TrOCR and other VisionEncoderDecoder decoders
+)
+
+
+def cross_attention_projections(model: Any) -> list[tuple[Any, str]]:
+    """The decoder's key/value projections of the image features, as (parent, attribute).
+
+    They run once per image, over every image token (577 for BLIP-base): large matrix products
+    that AMX does in bf16 several times faster than int8 does them, unlike the token-by-token
+    projections, which read their weights for a single row each step.
+    """
+    found: list[tuple[Any, str]] = []
+    for name, module in model.named_modules():
+        for suffix, attributes in _CROSS_PROJECTIONS:
+            if name.endswith(suffix):
+                found.extend((module, a) for a in attributes if hasattr(module, a))
+    return found
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bf16 matrices with AMX tiles (Linux: /proc/cpuinfo flags)."""
+    try:
+        with Path("/proc/cpuinfo").open(encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
 
 
 def release_weights_file(model: Any) -> None:

@@ -48,7 +48,8 @@ def test_the_default_precision_keeps_next_token_logits_at_every_step(tiny_blip: 
 
     default = engine(tiny_blip)
     assert default.config.precision == "auto"
-    assert default.precision in ("int8", "fp32")  # the fast form on a CPU, or fp32 if it drifts
+    # the fast form on a CPU (mixed where it has AMX), or fp32 if it drifts
+    assert default.precision in ("int8", "mixed", "fp32")
     logits = teacher_forced_logits(default.model, probe.inputs, probe.sequences, default.dtype)
     cosines = step_cosines(probe.logits, logits)
     assert len(cosines) == probe.sequences.shape[1]
@@ -96,7 +97,7 @@ def test_fused_vision_attention_gives_the_eager_result(tiny_blip: Path) -> None:
 
 
 def test_every_precision_option_captions(tiny_blip: Path) -> None:
-    for precision in ("fp32", "bf16", "int8", "auto"):
+    for precision in ("fp32", "bf16", "int8", "mixed", "auto"):
         loaded = engine(tiny_blip, precision)
         (output,) = loaded.run_batch([photo(5, (64, 64))], [JobOptions()])
         assert isinstance(output, EngineOutput), precision
@@ -114,3 +115,36 @@ def test_a_model_the_check_cannot_drive_stays_fp32_and_still_captions(
     assert loaded.precision == "fp32"
     (output,) = loaded.run_batch([photo(6, (64, 64))], [JobOptions()])
     assert isinstance(output, EngineOutput)
+
+
+def test_mixed_runs_the_vision_encoder_in_bf16_and_the_decoder_in_int8_with_fp32s_logits(
+    tiny_blip: Path,
+) -> None:
+    fp32 = engine(tiny_blip, "fp32")
+    pictures = [probe_image(64), photo(7, (64, 64))]
+    probe = ParityProbe.run(fp32.model, fp32.processor, "cpu", pictures, max_new_tokens=8)
+
+    mixed = engine(tiny_blip, "mixed")
+    assert mixed.precision == "mixed"
+    vision_weights = {p.dtype for p in mixed.model.vision_model.parameters()}
+    assert vision_weights == {torch.bfloat16}
+    decoder = dict(mixed.model.text_decoder.named_modules())
+    plain = {name: m for name, m in decoder.items() if type(m) is torch.nn.Linear}
+    # the projections of the image features (once per image, many rows) stay bf16 for AMX ...
+    assert plain
+    assert all(
+        name.endswith((".crossattention.self.key", ".crossattention.self.value")) for name in plain
+    )
+    assert {m.weight.dtype for m in plain.values()} == {torch.bfloat16}
+    # ... and every token-by-token layer is dynamic int8
+    assert [m for m in decoder.values() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    logits = teacher_forced_logits(mixed.model, probe.inputs, probe.sequences, mixed.dtype)
+    assert min(step_cosines(probe.logits, logits)) >= PARITY_MIN_COSINE
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "mixed"), (False, "int8")])
+def test_auto_picks_mixed_on_a_cpu_with_amx_and_int8_elsewhere(
+    tiny_blip: Path, monkeypatch: pytest.MonkeyPatch, amx: bool, expected: str
+) -> None:
+    monkeypatch.setattr(transformers_engine, "cpu_has_amx", lambda: amx)
+    assert engine(tiny_blip).precision == expected
