@@ -18,6 +18,7 @@ CONF_KEYWORD_HOLD: Final = "keyword_hold"
 DEFAULT_KEYWORD_HOLD: Final = 60
 
 EVENT_RESULT: Final = "image_to_text_result"
+EVENT_ERROR: Final = "image_to_text_error"
 EVENT_TYPE_RESULT: Final = "result"
 
 TASK_CAPTION: Final = "caption"

@@ -23,6 +23,7 @@ from homeassistant.util import dt as dt_util
 from .const import (
     CONF_BASE_TOPIC,
     DOMAIN,
+    EVENT_ERROR,
     EVENT_RESULT,
     bridge_identifier,
     camera_identifier,
@@ -286,6 +287,16 @@ class ImageToTextHub:
         self.last_error[camera] = error
         _LOGGER.debug("Bridge %s reported %s on %s", self.base_topic, error["error"], camera)
         async_dispatcher_send(self.hass, signal_error(self.entry.entry_id), error)
+        # For automations: "tell me when the gas meter's reading is held back", say.
+        self.hass.bus.async_fire(
+            EVENT_ERROR,
+            {
+                **error,
+                "entry_id": self.entry.entry_id,
+                "base_topic": self.base_topic,
+                "device_id": self.camera_device_id(camera),
+            },
+        )
 
     @callback
     def _on_image(self, msg: mqtt.ReceiveMessage) -> None:

@@ -120,3 +120,24 @@ async def test_an_unchanged_scene_updates_the_sensor_but_fires_no_event(
     assert len(events) == 1
     assert hass.states.get("event.front_door_caption").state == fired
     assert hass.states.get("sensor.front_door_caption").attributes["frame_id"] == "b" * 64
+
+
+async def test_an_error_event_of_the_bridge_is_an_image_to_text_error_event_on_the_bus(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    await setup_bridge()
+    errors: list[Event] = []
+
+    @callback
+    def _listener(event: Event) -> None:
+        errors.append(event)
+
+    hass.bus.async_listen("image_to_text_error", _listener)
+    error = load_protocol_fixture("meter_error")
+    async_fire_mqtt_message(hass, f"{BASE}/gas_meter/error", json.dumps(error))
+    await hass.async_block_till_done()
+
+    assert len(errors) == 1
+    assert errors[0].data["error"] == error["error"]
+    assert errors[0].data["camera"] == "gas_meter"
+    assert errors[0].data["device_id"] is not None
