@@ -13,6 +13,10 @@ Display styles
     ``drum_light``   mechanical counter, black digits on white drums, the last ones red
     ``drum_inset``   drums behind separate windows in a metal face plate (bench only)
 
+Layouts: font-drawn LCD/LED displays are drawn digit by digit in cells of their own (glyphs
+filling 70-98% of the cell), or, half of the time, typed as one string at the font's own advance,
+as a real panel packs them (and as anyone rendering a display with a 7-segment font would).
+
 Rolling drums: a drum caught between two digits reads as the digit that fills more of its
 window; drums to its left that roll with it (the carry of a 9) follow the same rule.  The
 ground truth of every generated photo follows this rule.
@@ -277,12 +281,17 @@ def _render_segments(
         six_nine_tails=rng.random() < 0.8,
     )
     font_path = str(rng.choice(fonts)) if isinstance(fonts, list) else ""
-    dw = cell_w * rng.uniform(0.75, 0.92)
+    if font_path and rng.random() < 0.5:
+        return _render_segment_string(
+            rng, style, font_path, labels, decimals, cell_h, bg, lit, unlit
+        )
+    dw = cell_w * rng.uniform(0.75, 1.0)
+    fill = rng.choice([0.86, rng.uniform(0.7, 0.98)])
     draw = ImageDraw.Draw(layer)
     for i, digit in enumerate(labels):
         x0 = margin_x + i * (cell_w + gap)
         if font_path:
-            size = _fit_font(font_path, "8", cell_w, cell_h)
+            size = _fit_font(font_path, "8", cell_w, cell_h, round(fill, 2))
             font = _font(font_path, size)
             bbox = font.getbbox("8")
             ox = x0 + (cell_w - (bbox[2] - bbox[0])) / 2 - bbox[0]
@@ -302,22 +311,70 @@ def _render_segments(
         cx = margin_x + (i + 1) * cell_w + i * gap + gap / 2
         cy = margin_y + cell_h - r * 1.5
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=lit)
-    if style == "led":
-        glow = layer.filter(ImageFilter.GaussianBlur(cell_w * rng.uniform(0.08, 0.25)))
-        layer = Image.blend(layer, glow, rng.uniform(0.2, 0.5))
-        bright = np.asarray(layer, np.float32) * rng.uniform(1.0, 1.3)
-        layer = Image.fromarray(np.clip(bright, 0, 255).astype(np.uint8))
+    layer = _led_glow(rng, layer, cell_w) if style == "led" else layer
     panel.paste(layer)
     return panel, (margin_x, margin_y, n * cell_w + (n - 1) * gap, cell_h)
 
 
+def _led_glow(rng: random.Random, layer: Image.Image, cell_w: float) -> Image.Image:
+    glow = layer.filter(ImageFilter.GaussianBlur(cell_w * rng.uniform(0.08, 0.25)))
+    layer = Image.blend(layer, glow, rng.uniform(0.2, 0.5))
+    bright = np.asarray(layer, np.float32) * rng.uniform(1.0, 1.3)
+    return Image.fromarray(np.clip(bright, 0, 255).astype(np.uint8))
+
+
+def _render_segment_string(
+    rng: random.Random,
+    style: str,
+    font_path: str,
+    labels: list[int],
+    decimals: int,
+    cell_h: int,
+    bg: tuple[int, int, int],
+    lit: tuple[int, int, int],
+    unlit: tuple[int, ...] | None,
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The reading typed as one string in a DSEG font, as a display's own glyph spacing has it.
+
+    Drawn digit by digit, cells are as wide as the renderer chose; a real panel (and anyone who
+    renders a display with a 7-segment font) packs its digits at the font's own advance, tight,
+    each glyph filling its pitch.  DSEG's ``!`` is its all-segments-off glyph (a blank leading
+    digit) and its ``.`` takes no width, so the digits stay evenly spaced.
+    """
+    font = _font(font_path, max(8, round(cell_h * rng.uniform(1.0, 1.25))))
+    n = len(labels)
+
+    def typed(chars: list[str]) -> str:
+        return (
+            "".join(chars[: n - decimals])
+            + ("." if decimals else "")
+            + "".join(chars[n - decimals :])
+        )
+
+    ghost = typed(["8"] * n)
+    shown = typed(["!" if d == BLANK else str(d) for d in labels])
+    left, top, right, bottom = font.getbbox(ghost)
+    margin_x, margin_y = rng.randint(4, cell_h // 2 + 8), rng.randint(4, cell_h // 3 + 6)
+    width, height = right - left + 2 * margin_x, bottom - top + 2 * margin_y
+    panel = Image.new("RGB", (width, height), bg)
+    layer = Image.new("RGB", (width, height), bg)
+    draw = ImageDraw.Draw(layer)
+    origin = (margin_x - left, margin_y - top)
+    if unlit is not None:
+        draw.text(origin, ghost, font=font, fill=unlit)
+    draw.text(origin, shown, font=font, fill=lit)
+    layer = _led_glow(rng, layer, cell_h * 0.6) if style == "led" else layer
+    panel.paste(layer)
+    return panel, (margin_x, margin_y, right - left, bottom - top)
+
+
 @cache
-def _fit_font(path: str, text: str, cell_w: int, cell_h: int) -> int:
+def _fit_font(path: str, text: str, cell_w: int, cell_h: int, fill: float = 0.86) -> int:
     size = cell_h
     for _ in range(30):
         bbox = _font(path, size).getbbox(text)
         w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
-        if h <= cell_h * 0.86 and w <= cell_w * 0.86:
+        if h <= cell_h * fill and w <= cell_w * fill:
             return size
         size = max(4, int(size * 0.92))
     return size
@@ -536,7 +593,7 @@ def render(
         fams = [f for f in families if f in SEGMENT_FAMILIES]
         family = rng.choice(fams)
         cell_w = max(8, int(cell_h * rng.uniform(0.5, 0.75)))
-        gap = int(cell_w * rng.uniform(0.08, 0.4))
+        gap = int(cell_w * rng.uniform(0.02, 0.4))
         if style == "lcd" and reading is None and labels[0] == 0 and rng.random() < 0.3:
             # Some LCDs blank their leading zeros.
             k = 0

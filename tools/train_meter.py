@@ -9,7 +9,7 @@ meet), and are then checked by the bench on photos of seeds training never used.
 goes through the very same cropping code as the live reader (``bridge.meter.geometry``), so
 the network learns the cells it will be shown, region margins and tilt included::
 
-    python tools/train_meter.py                  # the shipped weights, ~10 minutes on 2 cores
+    python tools/train_meter.py                  # the shipped weights, ~15 minutes on 2 cores
     python tools/train_meter.py --split train --out /tmp/digits-train.pt   # leave-out weights
     python tools/train_meter.py --photos 2000 --epochs 2 --out /tmp/digits.pt   # smoke run
 """
