@@ -79,6 +79,26 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+#: The fields of a result that describe the frame and the run it came from, not what was read:
+#: a result repeated for a frame of the same scene gets them anew (``"unchanged": true``).
+RESULT_FRAME_FIELDS = frozenset(
+    {
+        "v",
+        "camera",
+        "task",
+        "text",
+        "frame_id",
+        "model",
+        "latency_ms",
+        "captured_at",
+        "published_at",
+        "id",
+        "unchanged",
+        "unchanged_since",
+    }
+)
+
+
 def build_result(
     *,
     camera: str,

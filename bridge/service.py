@@ -30,6 +30,7 @@ from bridge.fetch import fetch_url
 from bridge.frames import decode_image, frame_id_of, preview_of, unpack_payload
 from bridge.meter.state import state_path_for
 from bridge.protocol import (
+    RESULT_FRAME_FIELDS,
     STATE_ONLINE,
     Request,
     Topics,
@@ -476,7 +477,9 @@ class BridgeService:
                         task,
                         EngineOutput(
                             text=str(payload.get("text", "")),
-                            extra={k: v for k, v in payload.items() if k not in _OWN_FIELDS},
+                            extra={
+                                k: v for k, v in payload.items() if k not in RESULT_FRAME_FIELDS
+                            },
                         ),
                         unchanged_from=str(payload.get("frame_id", "")),
                     )
@@ -683,25 +686,6 @@ class BridgeService:
             Job(f"request:{request.id}", request.task, work.image, options, self._job_done, work)
         )
         ticket.release()
-
-
-#: Fields of a result that belong to the frame it was made from, not to what it says.
-_OWN_FIELDS = frozenset(
-    {
-        "v",
-        "camera",
-        "task",
-        "text",
-        "frame_id",
-        "model",
-        "latency_ms",
-        "captured_at",
-        "published_at",
-        "id",
-        "unchanged",
-        "unchanged_since",
-    }
-)
 
 
 class _BrokenEngine(Engine):

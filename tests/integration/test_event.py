@@ -19,14 +19,16 @@ RESULTS = [
 ]
 
 
-def _capture_bus_events(hass: HomeAssistant) -> list[Event]:
+def _capture_bus_events(
+    hass: HomeAssistant, event_type: str = "image_to_text_result"
+) -> list[Event]:
     events: list[Event] = []
 
     @callback
     def _listener(event: Event) -> None:
         events.append(event)
 
-    hass.bus.async_listen("image_to_text_result", _listener)
+    hass.bus.async_listen(event_type, _listener)
     return events
 
 
@@ -126,13 +128,7 @@ async def test_an_error_event_of_the_bridge_is_an_image_to_text_error_event_on_t
     hass: HomeAssistant, setup_bridge: Any
 ) -> None:
     await setup_bridge()
-    errors: list[Event] = []
-
-    @callback
-    def _listener(event: Event) -> None:
-        errors.append(event)
-
-    hass.bus.async_listen("image_to_text_error", _listener)
+    errors = _capture_bus_events(hass, "image_to_text_error")
     error = load_protocol_fixture("meter_error")
     async_fire_mqtt_message(hass, f"{BASE}/gas_meter/error", json.dumps(error))
     await hass.async_block_till_done()
