@@ -22,14 +22,18 @@ from PIL import Image
 from bridge.config import MeterConfig, ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
-from bridge.meter.geometry import INPUT_SHAPE, RegionError, digit_cells
+from bridge.meter.geometry import INPUT_SHAPE, RegionError, quad_cells, region_quad
 from bridge.meter.plausibility import judge, set_by_hand
+from bridge.meter.refine import candidate_quads
 from bridge.meter.state import StateStore
 
 _LOGGER = logging.getLogger(__name__)
 #: Each region is read three times, shifted by this many strip pixels (an eighth of a digit),
 #: and the digit probabilities averaged: a region drawn slightly off still reads right.
 SHIFTS = (-3, 0, 3)
+#: How much surer (mean log-probability per digit) a refitted region must be to replace the
+#: configured one.
+REFIT_MARGIN = 0.02
 
 
 class MeterError(ModelError):
@@ -120,10 +124,9 @@ class MeterEngine(Engine):
                 "meter_unreadable", "no meter settings (roi, digits) for this camera", self.label
             )
         try:
-            cells = digit_cells(image, meter, SHIFTS)
+            labels, probs = self._read_region(image, meter)
         except RegionError as err:
             raise ModelError("meter_unreadable", str(err), self.label) from err
-        labels, probs = self.reader.read(cells, len(SHIFTS))
         confidence = [round(p, 3) for p in probs]
         if all(d > 9 for d in labels):
             raise MeterError(
@@ -139,6 +142,24 @@ class MeterEngine(Engine):
             if warning:
                 extra["warning"] = warning
         return EngineOutput(text=text, extra=extra)
+
+    def _read_region(self, image: Image.Image, meter: MeterConfig) -> tuple[list[int], list[float]]:
+        """Digits and their probabilities in the configured region or a tighter fit of it.
+
+        A region drawn loosely around the digits is also read fitted to their ink
+        (``bridge.meter.refine``); the reading the recogniser is most sure of is kept, the
+        configured region winning ties.
+        """
+        quad = region_quad(meter, image.size)
+        best: tuple[float, list[int], list[float]] | None = None
+        for candidate in (quad, *candidate_quads(image, quad, meter.digits)):
+            cells = quad_cells(image, candidate, meter.digits, SHIFTS)
+            labels, probs = self.reader.read(cells, len(SHIFTS))
+            score = float(np.mean(np.log(np.maximum(probs, 1e-6))))
+            if best is None or score > best[0] + REFIT_MARGIN:
+                best = (score, labels, probs)
+        assert best is not None
+        return best[1], best[2]
 
     def _judge(
         self, camera: str, meter: MeterConfig, value: float, raw: str, confidence: list[float]

@@ -169,6 +169,12 @@ def digit_cells(image: Image.Image, meter: MeterConfig, shifts: Sequence[int] = 
     With several ``shifts``, the cells are cut once per shift (all of the first shift's
     digits, then the next shift's...), so a reader can average over a region drawn a little off.
     """
-    quad = region_quad(meter, image.size)
-    strip = normalise(warp_strip(image, quad, meter.digits))
-    return np.concatenate([cut_cells(strip, meter.digits, shift) for shift in shifts])
+    return quad_cells(image, region_quad(meter, image.size), meter.digits, shifts)
+
+
+def quad_cells(
+    image: Image.Image, quad: Quad, digits: int, shifts: Sequence[int] = (0,)
+) -> np.ndarray:
+    """``digit_cells`` for a region given as its four corners."""
+    strip = normalise(warp_strip(image, quad, digits))
+    return np.concatenate([cut_cells(strip, digits, shift) for shift in shifts])

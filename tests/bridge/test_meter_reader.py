@@ -214,3 +214,63 @@ def test_a_region_showing_no_display_at_all_is_unreadable(engine: MeterEngine, g
     )[0]
     assert isinstance(out, ModelError)
     assert out.code == "meter_unreadable"
+
+
+def _widened(roi: tuple[int, int, int, int], share_x: float, share_y: float) -> tuple[int, ...]:
+    x, y, w, h = roi
+    return (
+        round(x - share_x * w),
+        round(y - share_y * h),
+        round(w * (1 + 2 * share_x)),
+        round(h * (1 + 2 * share_y)),
+    )
+
+
+def _read_as_drawn(engine: MeterEngine, image: Image.Image, meter: MeterConfig) -> str:
+    """The reading of the configured region itself, with no tighter region tried."""
+    from bridge.engines.meter_engine import SHIFTS
+    from bridge.meter.geometry import quad_cells, region_quad
+
+    cells = quad_cells(image, region_quad(meter, image.size), meter.digits, SHIFTS)
+    labels, _ = engine.reader.read(cells, len(SHIFTS))
+    return "".join("0" if d > 9 else str(d) for d in labels)
+
+
+LOOSE_STYLES = [("lcd", "dseg7classic"), ("led", "dseg7modern"), ("drum_dark", "dejavu_sans")]
+
+
+def test_regions_drawn_ten_percent_too_wide_on_each_side_are_refitted_to_the_digits(
+    engine: MeterEngine,
+) -> None:
+    exact, exact_as_drawn, total = 0, 0, 0
+    for style, family in LOOSE_STYLES:
+        for seed, reading in enumerate(READINGS):
+            sample = display(style, family, reading, 2, 100 + seed)
+            roi = _widened(sample.roi, 0.10, 0.25)
+            loose = MeterConfig(digits=len(reading), decimals=2, roi=roi)  # type: ignore[arg-type]
+            out = engine.run_batch([sample.image], [JobOptions(meter=loose)])[0]
+            assert isinstance(out, EngineOutput), out
+            total += 1
+            exact += out.extra["raw"] == reading
+            exact_as_drawn += _read_as_drawn(engine, sample.image, loose) == reading
+    assert exact >= total - 2, f"{exact} of {total} loose regions read exactly"
+    assert exact_as_drawn <= total - 5, f"as drawn, {exact_as_drawn} of {total} read: no test"
+
+
+def test_an_lcd_that_blanks_its_leading_zeros_is_not_squeezed_into_fewer_cells(
+    engine: MeterEngine,
+) -> None:
+    """No ink at all left of the first shown digit: a refit must not win by dropping positions."""
+    from PIL import ImageDraw, ImageFont
+
+    font_file = next(f for f in meter_synth.FAMILIES["dseg7classic"] if "Regular" in f.name)
+    font = ImageFont.truetype(str(font_file), 64)
+    for shown in ("!!1234", "!!!507", "!28813"):  # DSEG's "!" is a digit with every segment off
+        image = Image.new("RGB", (520, 160), (196, 204, 186))
+        draw = ImageDraw.Draw(image)
+        left, top, right, bottom = font.getbbox("888888")
+        draw.text((40 - left, 40 - top), shown, font=font, fill=(30, 34, 30))
+        meter = MeterConfig(digits=6, roi=(38, 38, right - left + 4, bottom - top + 4))
+        out = engine.run_batch([image], [JobOptions(meter=meter)])[0]
+        assert isinstance(out, EngineOutput), out
+        assert out.extra["raw"] == shown.replace("!", "0"), out.extra
