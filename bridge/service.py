@@ -154,8 +154,9 @@ class BridgeService:
         self._latest_seq: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._last_frame: dict[str, str] = {}
         self._scenes = SceneMemory()
-        #: The frame whose scene a camera's next frames are compared with, while remembered.
-        self._scene_frame: dict[str, FrameWork] = {}
+        #: Per camera, the outcomes of the analysis its next frames are compared with (only the
+        #: outcomes: the analysed frame's image and bytes are not kept alive for this).
+        self._scene_outcomes: dict[str, dict[str, asyncio.Future[SceneOutcome]]] = {}
         self._undecoded: dict[str, int] = dict.fromkeys(config.cameras, 0)
         self._connections = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -445,7 +446,7 @@ class BridgeService:
         loop = asyncio.get_running_loop()
         work.outcomes = {task: loop.create_future() for task in cam.tasks}
         self._last_frame[cam.name] = work.frame_id
-        self._scene_frame[cam.name] = work
+        self._scene_outcomes[cam.name] = work.outcomes
         if remember is not None:
             self._scenes.remember(cam.name, remember)
         options = JobOptions(prompt=cam.prompt, meter=cam.meter, camera=cam.name)
@@ -465,11 +466,11 @@ class BridgeService:
         superseded, so is this frame.
         """
         name = work.camera.name
-        scene = self._scene_frame.get(name)
+        outcomes = self._scene_outcomes.get(name, {})
         work.open_tasks = len(work.camera.tasks)
         try:
             for task in work.camera.tasks:
-                future = scene.outcomes.get(task) if scene is not None else None
+                future = outcomes.get(task)
                 kind, payload = await future if future is not None else ("cancelled", None)
                 if kind == "result" and payload is not None:
                     await self._publish_result(
@@ -540,8 +541,7 @@ class BridgeService:
             future = work.outcomes.get(job.task)
             if future is not None and not future.done():
                 future.set_result(scene)
-            if work.request is None:
-                self._count(work, ending)
+            self._count(work, ending)  # requests are not counted (see _count)
             work.ticket.release()
 
     # publishing
@@ -642,7 +642,7 @@ class BridgeService:
         """Deduplicate the camera's next frame against nothing."""
         self._scenes.forget(camera)
         self._last_frame.pop(camera, None)
-        self._scene_frame.pop(camera, None)
+        self._scene_outcomes.pop(camera, None)
 
     # on-demand requests
 
