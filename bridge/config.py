@@ -19,9 +19,11 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from bridge.errors import ConfigError
+from bridge.protocol import camera_name_problem, slug
 
 TASKS = ("caption", "ocr", "meter")
-CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+#: A bridge id becomes part of Home Assistant unique ids and topics: kept plain.
+BRIDGE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 SECRET_KEYS = frozenset({"password"})
 
 T = TypeVar("T")
@@ -456,10 +458,9 @@ def _read_dedup(reader: _Reader) -> tuple[bool, float | None]:
 
 
 def _read_camera(reader: _Reader, name: str) -> CameraConfig:
-    if not CAMERA_NAME.match(name):
-        raise ConfigError(
-            reader.source, reader.path, "camera names are lower-case letters, digits and _"
-        )
+    problem = camera_name_problem(name)
+    if problem is not None:
+        raise ConfigError(reader.source, reader.path, problem)
     topic = reader.require("topic", str)
     tasks_raw = reader.get("tasks", list, ["caption"])
     for task in tasks_raw:
@@ -497,8 +498,14 @@ def parse_config(data: object, source: str = "<memory>") -> BridgeConfig:
     models_reader = top.child("models")
     cams_reader = top.child("cameras")
     cameras: dict[str, CameraConfig] = {}
+    slugs: dict[str, str] = {}
     for name in cams_reader.data:
         cameras[str(name)] = _read_camera(cams_reader.child(str(name)), str(name))
+        other = slugs.setdefault(slug(str(name)), str(name))
+        if other != name:
+            raise cams_reader.error(
+                str(name), f"its id {slug(str(name))!r} is the same as camera {other!r}'s"
+            )
     if not cameras:
         raise ConfigError(source, "cameras", "expected at least one camera")
     for key in models_reader.data:
@@ -513,7 +520,7 @@ def parse_config(data: object, source: str = "<memory>") -> BridgeConfig:
     models_reader.finish()
     bridge = top.child("bridge")
     bridge_id = bridge.get("id", str, mqtt.base_topic.replace("/", "_"))
-    if not CAMERA_NAME.match(bridge_id):
+    if not BRIDGE_ID.match(bridge_id):
         raise bridge.error("id", "expected lower-case letters, digits and _")
     bridge.finish()
     top.finish()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from bridge.config import load_config, parse_config
 from bridge.errors import ConfigError
+from bridge.protocol import CAMERA_NAME, RESERVED_CAMERA_NAMES
 from tests.bridge.conftest import REPO
 
 BRIEF_CONFIG = """
@@ -78,7 +80,9 @@ def test_the_brief_configuration_loads_into_typed_objects(tmp_path: Path, secret
             "cameras.gas_meter.meter.device_class: expected gas, water or energy",
         ),
         (("decimals: 3", "decimals: 9"), "cameras.gas_meter.meter.decimals: expected 0 to 7"),
-        (("  front_door:", "  Front-Door:"), "cameras.Front-Door: camera names are lower-case"),
+        (("  front_door:", "  front door:"), "cameras.front door: a camera name is one MQTT"),
+        (("  front_door:", "  request:"), "cameras.request: 'request' is reserved"),
+        (("  gas_meter:", "  Front-Door:"), "cameras.Front-Door: its id 'front_door' is the same"),
     ],
 )
 def test_a_mistake_names_the_file_the_key_and_what_was_expected(
@@ -88,6 +92,31 @@ def test_a_mistake_names_the_file_the_key_and_what_was_expected(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).startswith(f"{path}: {message}")
+
+
+CAMERA_NAMES = json.loads((REPO / "tests/fixtures/protocol/camera_names.json").read_text())
+
+
+def camera_config(name: str) -> dict[str, object]:
+    return {"cameras": {name: {"topic": "cam/x", "tasks": ["caption"]}}}
+
+
+def test_the_bridge_checks_camera_names_with_the_protocols_one_rule() -> None:
+    """The fixture is the rule both suites check; the bridge's constants are that rule."""
+    assert CAMERA_NAME.pattern == CAMERA_NAMES["pattern"]
+    assert set(RESERVED_CAMERA_NAMES) == set(CAMERA_NAMES["reserved"])
+
+
+@pytest.mark.parametrize("name", CAMERA_NAMES["valid"])
+def test_every_valid_example_camera_name_is_accepted(name: str) -> None:
+    assert list(parse_config(camera_config(name)).cameras) == [name]
+
+
+@pytest.mark.parametrize("name", CAMERA_NAMES["invalid"])
+def test_every_invalid_example_camera_name_is_refused_naming_the_camera(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(camera_config(name), "bridge.yaml")
+    assert str(caught.value).startswith(f"bridge.yaml: cameras.{name}: ")
 
 
 def test_an_unset_secret_means_no_credentials_with_a_warning_naming_the_variable(
