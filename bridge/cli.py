@@ -32,6 +32,25 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_ENGINES = {"caption": "transformers", "ocr": "rapidocr", "meter": "meter"}
 
 
+#: How long torch's OpenMP threads spin at a barrier before they sleep (see ``set_thread_policy``).
+SPIN_COUNT = "10000"
+
+
+def set_thread_policy(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Let OpenMP threads spin briefly, not 300,000 turns, unless the user chose otherwise.
+
+    torch's OpenMP threads spin at every barrier before they sleep (libgomp's default is long).
+    On a CPU shared with other busy processes (a home server running Frigate) a spinning thread
+    waits for a sibling the kernel has parked, and a model of many small operations ran 100x
+    slower in bench/RESULTS.md; never spinning (``OMP_WAIT_POLICY=PASSIVE``) cures that but
+    costs an idle machine 40-60% on BLIP's token-by-token decoding.  A short spin keeps most of
+    the idle speed.  OpenMP reads this once, when torch is first imported, so the command sets
+    it at start-up, before any engine loads; importing the bridge's modules changes nothing.
+    """
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -309,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``image-to-text`` console script."""
+    set_thread_policy()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "analyze" and not args.images and not args.manifest:
