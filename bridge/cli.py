@@ -1,4 +1,4 @@
-"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config`` (BRIEF §4).
+"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config``.
 
 Exit codes: 0 done, 1 a runtime failure (broker refused us, an image could not be analysed),
 2 a configuration or usage error (the message names the file and the key).
@@ -21,7 +21,15 @@ from typing import Any
 import yaml
 
 from bridge import __version__
-from bridge.config import BridgeConfig, MeterConfig, ModelConfig, explain, load_config
+from bridge.config import (
+    DEFAULT_CAPTION_MODEL,
+    BridgeConfig,
+    MeterConfig,
+    ModelConfig,
+    explain,
+    json_schema,
+    load_config,
+)
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine, known_engines
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.frames import decode_image, frame_id_of
@@ -101,9 +109,7 @@ async def serve(config: BridgeConfig) -> int:
 
 
 def _with_host(config: BridgeConfig, host: str) -> BridgeConfig:
-    from dataclasses import replace
-
-    return replace(config, mqtt=replace(config.mqtt, host=host))
+    return config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"host": host})})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -127,7 +133,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """``check-config FILE``: validate, then print the effective configuration."""
+    """``check-config FILE``: validate, then print the effective configuration.
+
+    ``check-config --schema``: print the configuration file's JSON Schema instead.
+    """
+    if args.schema:
+        print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if args.file is None:
+        print("error: check-config needs FILE (or --schema)", file=sys.stderr)
+        return EXIT_CONFIG
     config = load_config(args.file)
     unknown = [
         f"models.{task}.engine: unknown engine {m.engine!r} (known: {', '.join(known_engines())})"
@@ -224,7 +239,7 @@ def _load_engine(args: argparse.Namespace) -> Engine:
     engine_name = args.engine or DEFAULT_ENGINES[args.task]
     model = args.model
     if args.task == "caption" and model is None and engine_name == "transformers":
-        model = "Salesforce/blip-image-captioning-base"
+        model = DEFAULT_CAPTION_MODEL
     config = ModelConfig(
         engine=engine_name,
         model=model,
@@ -306,7 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check-config", help="validate a configuration file and explain it")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?")
+    check.add_argument(
+        "--schema", action="store_true", help="print the configuration's JSON Schema and exit"
+    )
     check.set_defaults(func=cmd_check_config)
 
     analyze = sub.add_parser("analyze", help="analyse image files; one JSON line per image")

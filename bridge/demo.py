@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +77,15 @@ async def run_demo(config_path: Path, samples: Path, caption_model: str | None) 
     config = load_config(config_path)
     if caption_model and "caption" in config.models:
         models = dict(config.models)
-        models["caption"] = replace(models["caption"], model=caption_model)
-        config = replace(config, models=models)
+        models["caption"] = models["caption"].model_copy(update={"model": caption_model})
+        config = config.model_copy(update={"models": models})
     try:
         plan = json.loads((samples / "samples.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ConfigError(str(samples / "samples.json"), "", f"cannot read ({err})") from err
     port = free_port()
-    config = replace(config, mqtt=replace(config.mqtt, host="127.0.0.1", port=port))
+    mqtt = config.mqtt.model_copy(update={"host": "127.0.0.1", "port": port})
+    config = config.model_copy(update={"mqtt": mqtt})
     broker = EmbeddedBroker(port)
     await broker.start()
     _say(f"embedded broker on 127.0.0.1:{port}; bridge starting with {config_path}")

@@ -143,7 +143,7 @@ def build_result(
     extra: dict[str, Any] | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """A result event (BRIEF §2); ``extra`` carries task-specific fields (lines, value...)."""
+    """A result event (docs/protocol.md); ``extra`` has task-specific fields (lines, value)."""
     payload: dict[str, Any] = {
         "v": PROTOCOL_VERSION,
         "camera": camera,

@@ -654,7 +654,9 @@ class BridgeService:
             _LOGGER.warning("ignored a request on %s: %s", message.topic, err.detail)
             ticket.release()
             return
-        cam = self.config.cameras.get(request.camera) or CameraConfig(
+        # A request for no configured camera: its settings are the request's own (unchecked:
+        # a meter request without meter settings is answered by the engine's error).
+        cam = self.config.cameras.get(request.camera) or CameraConfig.model_construct(
             name=request.camera, topic="", tasks=(request.task,)
         )
         work = FrameWork(cam, "", time.monotonic(), now_iso(), ticket, request=request)

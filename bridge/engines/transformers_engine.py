@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from bridge.config import ModelConfig
+from bridge.config import DEFAULT_CAPTION_MODEL, ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions, register
 from bridge.engines.blip_attention import use_fused_attention
 from bridge.engines.precision import choose as choose_precision
@@ -65,7 +65,7 @@ def offline_only(model: str) -> bool:
 class TransformersEngine(Engine):
     """Image captioning with any ``AutoModelForImageTextToText`` checkpoint."""
 
-    default_model = "Salesforce/blip-image-captioning-base"
+    default_model = DEFAULT_CAPTION_MODEL
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -14,7 +14,7 @@ from bridge.errors import ConfigError
 from bridge.protocol import CAMERA_NAME, RESERVED_CAMERA_NAMES
 from tests.bridge.conftest import REPO
 
-BRIEF_CONFIG = """
+README_CONFIG = """
 mqtt:
   host: localhost
   port: 1883
@@ -47,10 +47,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_brief_configuration_loads_into_typed_objects(tmp_path: Path, secrets: None) -> None:
-    config = load_config(write(tmp_path, BRIEF_CONFIG))
+def test_the_readme_configuration_loads_into_typed_objects(tmp_path: Path, secrets: None) -> None:
+    config = load_config(write(tmp_path, README_CONFIG))
     assert config.mqtt.username == "bridge"
-    assert config.mqtt.password == "s3cret-pw"
+    assert config.mqtt.secret == "s3cret-pw"
     assert config.models["caption"].model == "Salesforce/blip-image-captioning-base"
     assert config.models["caption"].max_new_tokens == 30
     assert config.models["ocr"].engine == "rapidocr"
@@ -88,7 +88,7 @@ def test_the_brief_configuration_loads_into_typed_objects(tmp_path: Path, secret
 def test_a_mistake_names_the_file_the_key_and_what_was_expected(
     tmp_path: Path, secrets: None, change: tuple[str, str], message: str
 ) -> None:
-    path = write(tmp_path, BRIEF_CONFIG.replace(*change))
+    path = write(tmp_path, README_CONFIG.replace(*change))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).startswith(f"{path}: {message}")
@@ -122,12 +122,12 @@ def test_every_invalid_example_camera_name_is_refused_naming_the_camera(name: st
 def test_an_unset_secret_means_no_credentials_with_a_warning_naming_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The brief's configuration as written runs against a broker without accounts."""
+    """The README's configuration as written runs against a broker without accounts."""
     monkeypatch.delenv("MQTT_USER", raising=False)
     monkeypatch.delenv("MQTT_PASSWORD", raising=False)
-    config = load_config(write(tmp_path, BRIEF_CONFIG))
+    config = load_config(write(tmp_path, README_CONFIG))
     assert config.mqtt.username is None
-    assert config.mqtt.password is None
+    assert config.mqtt.secret is None
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("mqtt.username" in m and "MQTT_USER is not set" in m for m in warned)
     assert any("mqtt.password" in m and "MQTT_PASSWORD is not set" in m for m in warned)
@@ -137,7 +137,7 @@ def test_an_unset_variable_for_a_required_key_is_refused_as_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ITT_NO_SUCH_TOPIC", raising=False)
-    text = BRIEF_CONFIG.replace(
+    text = README_CONFIG.replace(
         "topic: frigate/front_door/person/snapshot", "topic: !env ITT_NO_SUCH_TOPIC"
     )
     with pytest.raises(ConfigError, match=r"cameras\.front_door\.topic: required"):
@@ -148,10 +148,12 @@ def test_a_number_from_the_environment_is_a_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secrets: None
 ) -> None:
     monkeypatch.setenv("ITT_PORT", "1884")
-    config = load_config(write(tmp_path, BRIEF_CONFIG.replace("port: 1883", "port: !env ITT_PORT")))
+    config = load_config(
+        write(tmp_path, README_CONFIG.replace("port: 1883", "port: !env ITT_PORT"))
+    )
     assert config.mqtt.port == 1884
     monkeypatch.setenv("MQTT_PASSWORD", "123456")  # a password of digits stays text
-    assert load_config(write(tmp_path, BRIEF_CONFIG)).mqtt.password == "123456"
+    assert load_config(write(tmp_path, README_CONFIG)).mqtt.secret == "123456"
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
@@ -185,7 +187,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_config_explains_the_file_with_secrets_masked(tmp_path: Path, secrets: None) -> None:
-    result = run_cli("check-config", str(write(tmp_path, BRIEF_CONFIG)))
+    result = run_cli("check-config", str(write(tmp_path, README_CONFIG)))
     assert result.returncode == 0, result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
     assert "password: '***'" in result.stdout
@@ -193,7 +195,7 @@ def test_check_config_explains_the_file_with_secrets_masked(tmp_path: Path, secr
 
 
 def test_check_config_refuses_a_bad_file_with_exit_code_2(tmp_path: Path, secrets: None) -> None:
-    path = write(tmp_path, BRIEF_CONFIG.replace("[412, 230, 380, 96]", "[412, 230, 380]"))
+    path = write(tmp_path, README_CONFIG.replace("[412, 230, 380, 96]", "[412, 230, 380]"))
     result = run_cli("check-config", str(path))
     assert result.returncode == 2
     assert f"{path}: cameras.gas_meter.meter.roi: expected 4 integers, got 3" in result.stderr
