@@ -283,7 +283,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         else:
             failed += 1
             line.update(value=None, error=output.code, detail=output.detail)
-            line.update(getattr(output, "extra", None) or {})
+            line.update(output.extra)
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return EXIT_FAILED if failed and failed == len(items) else EXIT_OK
 

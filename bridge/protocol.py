@@ -101,6 +101,13 @@ class Topics:
         """Setting a meter's value by hand."""
         return f"{self.base}/{camera}/meter/set"
 
+    def camera_of(self, topic: str) -> str | None:
+        """The camera level of a topic under the base (``<base>/<camera>/...``), if it is one."""
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return None
+        return topic[len(prefix) :].split("/", maxsplit=1)[0]
+
     def discovery(self, bridge_id: str, camera: str, task: str) -> str:
         """HA MQTT discovery config of one camera's task sensor."""
         return f"{self.discovery_prefix}/sensor/{bridge_id}/{slug(camera)}_{task}/config"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -28,6 +29,16 @@ class JobOptions:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do beyond analysing images; the service asks, never guesses."""
+
+    #: Keeps state between runs in a file (``attach_state``): a meter's previous values.
+    keeps_state: bool = False
+    #: Takes a value set by hand (``set_value``): a meter's reading corrected by its owner.
+    settable_value: bool = False
+
+
+@dataclass(frozen=True)
 class EngineOutput:
     """What a model made of one image: the text, plus task-specific result fields."""
 
@@ -41,6 +52,8 @@ class Engine(ABC):
     #: Longest image side the model works at; frames are decoded near it (JPEG draft mode).
     #: ``None`` means the engine wants the full frame (OCR of small text, meter regions).
     input_size: int | None = None
+    #: What else the engine does (most engines: nothing).
+    capabilities = Capabilities()
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
@@ -59,6 +72,13 @@ class Engine(ABC):
         self, images: list[Image.Image], options: list[JobOptions]
     ) -> list[EngineOutput | ModelError]:
         """Analyse the images; one output (or a per-image ``ModelError``) for each, in order."""
+
+    def attach_state(self, path: Path | None) -> None:  # noqa: B027 - optional, most keep none
+        """Where to keep state between runs (``None``: memory only); with ``keeps_state``."""
+
+    def set_value(self, camera: str, value: float) -> None:
+        """Take a value set by hand for ``camera``; with ``settable_value``."""
+        raise NotImplementedError(f"{self.label} takes no value set by hand")
 
     @property
     def max_batch(self) -> int:
