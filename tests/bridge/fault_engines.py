@@ -1,4 +1,4 @@
-"""Engines that misbehave on purpose, for the reliability tests (issue 6).
+"""Engines that misbehave on purpose, for the reliability tests.
 
 They are registered like any engine (``engine: faulty`` in a test's configuration) and run inside
 the real bridge process, started through ``fault_bridge.py``. What they do is driven by the

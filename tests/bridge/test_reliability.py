@@ -1,4 +1,4 @@
-"""Faults and load, end to end (issue 6; docs/reliability.md lists the promises tested here).
+"""Faults and load, end to end (docs/reliability.md lists the promises tested here).
 
 Every test runs the real bridge process against a Mosquitto of its own, which the tests stop and
 restart at will. The model is the test-only ``faulty`` engine (``fault_engines.py``): it can take
