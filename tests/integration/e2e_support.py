@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.support.fonts import font  # noqa: E402
+from tests.support.inbox import Inbox  # noqa: E402
 from tests.support.mosquitto import MOSQUITTO, Mosquitto  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
@@ -562,12 +563,9 @@ class MqttRecorder:
     """
 
     def __init__(self, port: int, pattern: str) -> None:
-        import threading
-
         import paho.mqtt.client as mqtt
 
-        self._lock = threading.Lock()
-        self._last: dict[str, bytes] = {}
+        self.inbox = Inbox()  # the shared test kit's watcher of MQTT messages
         self._client = mqtt.Client(client_id=f"e2e-recorder-{uuid.uuid4().hex[:8]}")
         self._client.on_message = self._on_message
         self._client.on_connect = lambda client, *_: client.subscribe(pattern, qos=1)
@@ -575,12 +573,10 @@ class MqttRecorder:
         self._client.loop_start()
 
     def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
-        with self._lock:
-            self._last[message.topic] = bytes(message.payload)
+        self.inbox.put(message.topic, bytes(message.payload))
 
     def last(self, topic: str) -> bytes | None:
-        with self._lock:
-            return self._last.get(topic)
+        return self.inbox.latest(topic)
 
     def last_json(self, topic: str) -> dict[str, Any] | None:
         payload = self.last(topic)

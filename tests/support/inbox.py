@@ -61,6 +61,18 @@ class Inbox:
             f"nothing on {topic} within {timeout:g} s; saw {[t for t, _ in self.seen]}"
         )
 
+    def latest(self, topic: str) -> bytes | None:
+        """The last payload seen on ``topic`` so far (kept: later calls see it too), if any."""
+        while True:
+            try:
+                self.seen.append(self._arrivals.get_nowait())
+            except queue.Empty:
+                break
+        for seen_topic, payload in reversed(self.seen):
+            if seen_topic == topic:
+                return payload
+        return None
+
     def wait_json(self, topic: str, timeout: float = 60, **match: Any) -> dict[str, Any]:
         """The first JSON object on ``topic`` whose fields equal ``match``."""
 
