@@ -34,6 +34,7 @@ from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine,
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.frames import decode_image, frame_id_of
 from bridge.memory import limit_malloc_arenas
+from bridge.protocol import Topics
 from bridge.scheduler import MODEL_THREAD_PREFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -159,10 +160,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{c.name} ({'+'.join(c.tasks)} on {c.topic})" for c in config.cameras.values()
     )
     print(f"# cameras: {cams}")
-    print(
-        f"# results on {config.mqtt.base_topic}/<camera>/<task>; state on "
-        f"{config.mqtt.base_topic}/bridge/state"
-    )
+    topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
+    print(f"# results on {topics.result('<camera>', '<task>')}; state on {topics.state}")
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bridge.broker import EmbeddedBroker, free_port
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
+from bridge.protocol import Topics
 from bridge.service import BridgeService
 
 DEMO_TIMEOUT = 300.0
@@ -39,7 +40,7 @@ class _Listener:
         self.client.on_message = self._on_message
         self.base = base
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe(f"{base}/+/+", qos=1)
+        self.client.subscribe(Topics(base).result("+", "+"), qos=1)
         self.client.loop_start()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
