@@ -87,8 +87,7 @@ def _name_uses(source: Path) -> list[NameUse]:
             for alias in node.names:
                 local = alias.asname or alias.name
                 newer = (
-                    id(node) in annotation_only
-                    and f"{module}:{alias.name}" in NEWER_THAN_TEST_CORE
+                    id(node) in annotation_only and f"{module}:{alias.name}" in NEWER_THAN_TEST_CORE
                 )
                 uses.append(
                     NameUse(module, (alias.name,), where, id(node) in optional, local, newer)
