@@ -16,7 +16,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
 from .announce import async_setup_announcements
-from .const import DOMAIN
+from .const import DOMAIN, camera_identifier
 from .frigate_names import async_setup_frigate_names
 from .hub import ImageToTextData, ImageToTextHub, bridge_device_info
 from .services import async_setup_services
@@ -24,6 +24,7 @@ from .services import async_setup_services
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.device_registry import DeviceEntry
     from homeassistant.helpers.typing import ConfigType
 
 PLATFORMS: list[Platform] = [
@@ -58,7 +59,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(async_setup_announcements(hass, entry))
     entry.async_on_unload(await async_setup_frigate_names(hass, entry))
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    options = dict(entry.options)
+
+    async def _async_entry_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
+        """New options (keywords, announcements) take effect by reloading the entry.
+
+        Only options: Home Assistant also updates an entry for other reasons (since 2024.10 the
+        discovery keys each time the bridge's retained info is seen), and a reload then would
+        drop the state the bridge's retained messages gave the entities.
+        """
+        if dict(entry.options) != options:
+            await hass.config_entries.async_reload(entry.entry_id)
+
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 
 
@@ -67,6 +80,20 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """New options (keywords, announcements) take effect by reloading the entry."""
-    await hass.config_entries.async_reload(entry.entry_id)
+async def async_remove_config_entry_device(
+    _hass: HomeAssistant, entry: ConfigEntry, device: DeviceEntry
+) -> bool:
+    """The device page offers Delete only for cameras the bridge no longer has.
+
+    The bridge device and the devices of cameras in the bridge's latest info stay (they would
+    come straight back); a camera that left, even while Home Assistant was down, can go. While the
+    bridge has not said which cameras it has, nothing is deleted.
+    """
+    data: ImageToTextData | None = getattr(entry, "runtime_data", None)
+    if data is None or data.hub.info is None:
+        return False
+    hub = data.hub
+    present = {camera_identifier(hub.base_topic, camera) for camera in hub.cameras}
+    ours = {identifier for identifier in device.identifiers if identifier[0] == DOMAIN}
+    bridge = bridge_device_info(hub.base_topic)["identifiers"]
+    return bool(ours) and not ours & (present | bridge)

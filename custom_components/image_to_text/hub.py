@@ -34,7 +34,15 @@ from .const import (
     signal_result,
     signal_state,
 )
-from .protocol import ProtocolError, Topics, parse_error, parse_info, parse_result, parse_state
+from .protocol import (
+    ProtocolError,
+    Topics,
+    is_camera_name,
+    parse_error,
+    parse_info,
+    parse_result,
+    parse_state,
+)
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -180,7 +188,13 @@ class ImageToTextHub:
             del self.last_result[key]
         self._update_bridge_device(info)
         async_dispatcher_send(self.hass, signal_info(self.entry.entry_id), info)
-        self._remove_camera_devices(removed)
+        for camera in removed:
+            _LOGGER.info(
+                "Camera %s left bridge %s: its entities are unavailable; delete its device "
+                "if it is gone for good",
+                camera,
+                self.base_topic,
+            )
         self._availability_changed()
 
     def _update_bridge_device(self, info: dict[str, Any]) -> None:
@@ -189,19 +203,6 @@ class ImageToTextHub:
         version = info.get("version")
         if device is not None and isinstance(version, str) and device.sw_version != version:
             registry.async_update_device(device.id, sw_version=version)
-
-    def _remove_camera_devices(self, cameras: set[str]) -> None:
-        """Cameras the bridge no longer has lose their device (and with it their entities)."""
-        registry = dr.async_get(self.hass)
-        for camera in cameras:
-            device = registry.async_get_device(
-                identifiers={camera_identifier(self.base_topic, camera)}
-            )
-            if device is not None:
-                _LOGGER.info(
-                    "Camera %s left bridge %s; removing its device", camera, self.base_topic
-                )
-                registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
 
     def _availability_changed(self) -> None:
         online = self.online
@@ -226,7 +227,8 @@ class ImageToTextHub:
         if levels is None or len(levels) != _RESULT_LEVELS:
             return
         camera, task = levels
-        if camera in ("bridge", "reply") or task in ("request", "set"):
+        # Reserved names are the bridge's own topics, ``reply`` the analyze action's replies.
+        if not is_camera_name(camera) or camera == "reply" or task in ("request", "set"):
             return
         if task == "error":
             self._handle_error(msg, camera)

@@ -150,7 +150,6 @@ class MeterSensor(ResultSensor):
     @callback
     def _handle_info(self) -> None:
         self._apply_meter_settings()
-        self.async_write_ha_state()
 
     @callback
     def _on_result(self, camera: str, task: str) -> None:
@@ -181,10 +180,6 @@ class HealthSensor(CameraEntity, SensorEntity):
     def still_provided(self) -> bool:
         """Health sensors stay as long as the camera does."""
         return self.camera in self.hub.cameras
-
-    @callback
-    def _handle_info(self) -> None:
-        self.async_write_ha_state()
 
     @property
     def native_value(self) -> float | None:

@@ -34,7 +34,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .const import CONF_BASE_TOPIC, DOMAIN, TASKS
-from .protocol import ProtocolError, parse_error, parse_result
+from .protocol import ProtocolError, is_camera_name, parse_error, parse_result
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,15 +52,17 @@ ATTR_TIMEOUT = "timeout"
 ATTR_VALUE = "value"
 
 DEFAULT_TIMEOUT = 30.0
-_CAMERA_NAME = re.compile(r"^[a-z0-9_]+$")
 _DATA_URL_PREFIX = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 
 
 def _bridge_camera(value: Any) -> str:
-    """A bridge camera name as the protocol spells it (lower-case letters, digits, ``_``)."""
+    """A bridge camera name by the protocol's one rule (``protocol.is_camera_name``)."""
     text = str(cv.string(value))
-    if not _CAMERA_NAME.match(text):
-        raise vol.Invalid("a bridge camera name has only lower-case letters, digits and _")
+    if not is_camera_name(text):
+        raise vol.Invalid(
+            "a bridge camera name is one MQTT topic level of 1 to 64 characters "
+            "(no '/', '+', '#', spaces or control characters) and not a reserved name"
+        )
     return text
 
 

@@ -16,6 +16,7 @@ from ha_support import (
     async_setup_bridge,
     protocol_fixture,
 )
+from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
@@ -87,16 +88,31 @@ async def test_a_url_is_passed_to_the_bridge_to_fetch(hass: HomeAssistant, mqtt_
     assert "image" not in request
 
 
+class PorchCamera(Camera):
+    """A camera entity as any camera integration adds one (YAML ``local_file`` is gone in 2025)."""
+
+    _attr_name = "porch"
+    _attr_unique_id = "porch"
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """The porch's current picture."""
+        return _sample_jpeg()
+
+
+async def _add_porch_camera(hass: HomeAssistant) -> None:
+    """``camera.porch`` on Home Assistant's camera component (its data key on every core)."""
+    assert await async_setup_component(hass, "camera", {})
+    await hass.data["camera"].async_add_entities([PorchCamera()])
+    await hass.async_block_till_done()
+
+
 async def test_a_camera_entity_is_snapshotted_through_home_assistants_camera(
     hass: HomeAssistant, mqtt_mock: Any
 ) -> None:
     await async_setup_bridge(hass)
-    assert await async_setup_component(
-        hass,
-        "camera",
-        {"camera": {"platform": "local_file", "name": "porch", "file_path": str(SAMPLE_JPEGS[0])}},
-    )
-    await hass.async_block_till_done()
+    await _add_porch_camera(hass)
     bridge = StandInBridge(hass, protocol_fixture("reply"))
     await bridge.async_start()
 
