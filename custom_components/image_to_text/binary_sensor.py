@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.binary_sensor import (
@@ -82,7 +83,7 @@ async def async_setup_entry(
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
             f"{hub.base_topic}_{camera}_{TASK_CAPTION}_{KEYWORD_KIND}_{slug}": (
-                lambda c=camera, k=keyword: KeywordSensor(hub, c, k, hold)
+                partial(KeywordSensor, hub, camera, keyword, hold)
             )
             for camera in hub.cameras
             if TASK_CAPTION in hub.tasks(camera)

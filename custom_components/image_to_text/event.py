@@ -5,6 +5,7 @@ Only new results fire: a retained result replayed when Home Assistant subscribes
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.event import EventEntity
@@ -33,7 +34,7 @@ async def async_setup_entry(
 
 def _wanted(hub: ImageToTextHub) -> EntityFactories:
     return {
-        f"{hub.base_topic}_{camera}_{task}_event": (lambda c=camera, t=task: ResultEvent(hub, c, t))
+        f"{hub.base_topic}_{camera}_{task}_event": partial(ResultEvent, hub, camera, task)
         for camera in hub.cameras
         for task in hub.tasks(camera)
     }

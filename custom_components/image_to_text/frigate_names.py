@@ -55,7 +55,7 @@ class RecognisedName:
     kind: str
 
 
-def parse_tracked_object_update(payload: str | bytes) -> RecognisedName | None:
+def parse_tracked_object_update(payload: str | bytes | bytearray) -> RecognisedName | None:
     """The name in one ``tracked_object_update`` payload, or None when it carries none."""
     try:
         data = json.loads(payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from homeassistant.components.image import ImageEntity
@@ -30,7 +31,7 @@ async def async_setup_entry(
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
             f"{hub.base_topic}_{camera}_{task}_image": (
-                lambda c=camera, t=task: AnalysedFrame(hass, hub, c, t)
+                partial(AnalysedFrame, hass, hub, camera, task)
             )
             for camera in hub.cameras
             for task in hub.tasks(camera)

@@ -85,7 +85,7 @@ class Topics:
         return topic[len(prefix) :].split("/")
 
 
-def _decode_object(payload: bytes | str) -> dict[str, Any]:
+def _decode_object(payload: bytes | bytearray | str) -> dict[str, Any]:
     """Decode a JSON object of protocol version 1."""
     try:
         data = json.loads(payload)
@@ -115,9 +115,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def parse_state(payload: bytes | str) -> bool:
+def parse_state(payload: bytes | bytearray | str) -> bool:
     """``online`` → True, ``offline`` → False; anything else is an error."""
-    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else payload
     text = text.strip()
     if text == STATE_ONLINE:
         return True
@@ -127,7 +127,7 @@ def parse_state(payload: bytes | str) -> bool:
 
 
 def parse_result(
-    payload: bytes | str, *, camera: str | None = None, task: str | None = None
+    payload: bytes | bytearray | str, *, camera: str | None = None, task: str | None = None
 ) -> dict[str, Any]:
     """A result: caption, OCR (with ``lines``) or meter (with a numeric ``value``).
 
@@ -147,7 +147,7 @@ def parse_result(
     return data
 
 
-def parse_error(payload: bytes | str) -> dict[str, Any]:
+def parse_error(payload: bytes | bytearray | str) -> dict[str, Any]:
     """An error event: a stable ``error`` code, a ``detail`` sentence, the frame's id or null."""
     data = _decode_object(payload)
     _require_strings(data, _ERROR_STRINGS)
@@ -158,7 +158,7 @@ def parse_error(payload: bytes | str) -> dict[str, Any]:
     return data
 
 
-def parse_info(payload: bytes | str) -> dict[str, Any]:
+def parse_info(payload: bytes | bytearray | str) -> dict[str, Any]:
     """The bridge's info: every camera with its tasks (and meter settings), and counters."""
     data = _decode_object(payload)
     cameras = data.get("cameras")

@@ -8,6 +8,7 @@ from the bridge's info. Health sensors (diagnostic) show the bridge's counters o
 from __future__ import annotations
 
 from contextlib import suppress
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
@@ -49,12 +50,12 @@ def _wanted(hub: ImageToTextHub) -> EntityFactories:
     for camera in hub.cameras:
         for task in hub.tasks(camera):
             sensor_class = MeterSensor if task == TASK_METER else TextSensor
-            wanted[f"{hub.base_topic}_{camera}_{task}_text"] = (
-                lambda c=camera, t=task, cls=sensor_class: cls(hub, c, t)
+            wanted[f"{hub.base_topic}_{camera}_{task}_text"] = partial(
+                sensor_class, hub, camera, task
             )
         for health in HEALTH_SENSORS:
-            wanted[f"{hub.base_topic}_{camera}_{HEALTH_TASK}_{health.kind}"] = (
-                lambda c=camera, h=health: h(hub, c)
+            wanted[f"{hub.base_topic}_{camera}_{HEALTH_TASK}_{health.kind}"] = partial(
+                health, hub, camera
             )
     return wanted
 

@@ -227,7 +227,7 @@ async def async_analyze(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     request = await _build_request(hass, dict(call.data), request_id, reply_to)
     timeout: float = call.data[ATTR_TIMEOUT]
 
-    reply: asyncio.Future[bytes | str] = hass.loop.create_future()
+    reply: asyncio.Future[bytes | bytearray | str] = hass.loop.create_future()
 
     @callback
     def _on_reply(msg: mqtt.ReceiveMessage) -> None:
@@ -259,7 +259,7 @@ async def async_analyze(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     return _checked_reply(payload)
 
 
-def _checked_reply(payload: bytes | str) -> dict[str, Any]:
+def _checked_reply(payload: bytes | bytearray | str) -> dict[str, Any]:
     """The bridge's reply as the response; an error reply, or one without a text, raises.
 
     The reply is a result or an error (docs/protocol.md, "Request"), checked by protocol.py. A
