@@ -16,9 +16,10 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
 from .announce import async_setup_announcements
-from .const import DOMAIN, camera_identifier
+from .const import DOMAIN, bridge_identifier, camera_identifier
 from .frigate_names import async_setup_frigate_names
 from .hub import ImageToTextData, ImageToTextHub, bridge_device_info
+from .migrate import async_migrate_entry
 from .services import async_setup_services
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.device_registry import DeviceEntry
     from homeassistant.helpers.typing import ConfigType
+
+__all__ = ["async_migrate_entry"]
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -50,7 +53,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
     hub = ImageToTextHub(hass, entry)
     dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **bridge_device_info(hub.base_topic)
+        config_entry_id=entry.entry_id, **bridge_device_info(hub.base_topic, hub.bridge_id)
     )
     entry.runtime_data = ImageToTextData(hub=hub)
     await hub.async_start()
@@ -93,7 +96,6 @@ async def async_remove_config_entry_device(
     if data is None or data.hub.info is None:
         return False
     hub = data.hub
-    present = {camera_identifier(hub.base_topic, camera) for camera in hub.cameras}
+    present = {camera_identifier(hub.bridge_id, camera) for camera in hub.cameras}
     ours = {identifier for identifier in device.identifiers if identifier[0] == DOMAIN}
-    bridge = bridge_device_info(hub.base_topic)["identifiers"]
-    return bool(ours) and not ours & (present | bridge)
+    return bool(ours) and not ours & (present | {bridge_identifier(hub.bridge_id)})

@@ -31,6 +31,8 @@ from .const import (
     DEFAULT_KEYWORD_HOLD,
     TASK_CAPTION,
     bridge_identifier,
+    bridge_unique_id,
+    entity_unique_id,
     signal_result,
 )
 from .entity import CameraEntity, EntityFactories, ImageToTextEntity, async_follow_cameras
@@ -82,7 +84,7 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            f"{hub.base_topic}_{camera}_{TASK_CAPTION}_{KEYWORD_KIND}_{slug}": (
+            entity_unique_id(hub.bridge_id, camera, TASK_CAPTION, f"{KEYWORD_KIND}_{slug}"): (
                 partial(KeywordSensor, hub, camera, keyword, hold)
             )
             for camera in hub.cameras
@@ -98,11 +100,11 @@ def _remove_dropped_keywords(
 ) -> None:
     """Keyword sensors whose keyword left the options leave the entity registry too."""
     registry = er.async_get(hass)
-    marker = f"_{TASK_CAPTION}_{KEYWORD_KIND}_"
+    marker = f"/{TASK_CAPTION}/{KEYWORD_KIND}_"
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
         if entity.domain != "binary_sensor" or marker not in entity.unique_id:
             continue
-        if not entity.unique_id.startswith(f"{hub.base_topic}_"):
+        if not entity.unique_id.startswith(f"{hub.bridge_id}/"):
             continue
         if entity.unique_id.rsplit(marker, 1)[1] not in slugs:
             registry.async_remove(entity.entity_id)
@@ -117,8 +119,12 @@ class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
 
     def __init__(self, hub: ImageToTextHub) -> None:
         super().__init__(hub)
-        self._attr_unique_id = f"{hub.base_topic}_bridge_connectivity"
-        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.base_topic)})
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+
+    @property
+    def unique_id(self) -> str:
+        """``<bridge_id>/bridge/connectivity``, following the bridge's id if it changes."""
+        return bridge_unique_id(self.hub.bridge_id, "connectivity")
 
     @property
     def available(self) -> bool:

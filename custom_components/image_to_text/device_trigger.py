@@ -22,7 +22,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .announce import keyword_alternatives, matching_keyword
-from .const import CONF_BASE_TOPIC, DOMAIN, EVENT_RESULT, TASK_CAPTION, camera_display_name
+from .const import BRIDGE_PART, DOMAIN, EVENT_RESULT, TASK_CAPTION, camera_display_name
 
 TRIGGER_NEW_CAPTION = "new_caption"
 TRIGGER_CAPTION_MATCHES = "caption_matches"
@@ -70,13 +70,12 @@ def _camera_of_device(
         entry = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN:
             continue
-        base = str(entry.data[CONF_BASE_TOPIC])
         for domain, identifier in device.identifiers:
-            if domain != DOMAIN or not identifier.startswith(f"{base}_"):
+            if domain != DOMAIN or "/" not in identifier:
                 continue
-            if identifier == f"{base}_bridge":
+            camera = identifier.rsplit("/", 1)[1]  # <bridge_id>/<camera>: read from the right
+            if camera == BRIDGE_PART:
                 return None
-            camera = identifier[len(base) + 1 :]
             hub = getattr(getattr(entry, "runtime_data", None), "hub", None)
             cameras = getattr(hub, "cameras", None) or {}
             return camera, cameras.get(camera)

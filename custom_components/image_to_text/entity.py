@@ -22,6 +22,7 @@ from .const import (
     bridge_identifier,
     camera_display_name,
     camera_identifier,
+    entity_unique_id,
     signal_availability,
     signal_info,
 )
@@ -74,14 +75,19 @@ class CameraEntity(ImageToTextEntity):
         super().__init__(hub)
         self.camera = camera
         self.task = task
-        self._attr_unique_id = f"{hub.base_topic}_{camera}_{task}_{kind}"
+        self.kind = kind
         self._attr_device_info = DeviceInfo(
-            identifiers={camera_identifier(hub.base_topic, camera)},
+            identifiers={camera_identifier(hub.bridge_id, camera)},
             name=camera_display_name(camera),
             manufacturer="image-to-text",
             model="Camera",
-            via_device=bridge_identifier(hub.base_topic),
+            via_device=bridge_identifier(hub.bridge_id),
         )
+
+    @property
+    def unique_id(self) -> str:
+        """``<bridge_id>/<camera>/<task>/<kind>``, following the bridge's id if it changes."""
+        return entity_unique_id(self.hub.bridge_id, self.camera, self.task, self.kind)
 
     def _use_task_name(self) -> None:
         """Name the entity after its task: a translation for known tasks, else the task itself."""
@@ -130,18 +136,23 @@ def async_follow_cameras(
     removed (its device deleted by the user) is forgotten here, so that its camera gets its
     entities again if it ever comes back.
     """
-    known: set[str] = set()
+    known: set[str] = set()  # unique ids without the bridge id, which may change
 
-    def _build(unique_id: str, factory: Callable[[], Entity]) -> Entity:
+    def _build(key: str, factory: Callable[[], Entity]) -> Entity:
         entity = factory()
-        known.add(unique_id)
-        entity.async_on_remove(lambda: known.discard(unique_id))
+        known.add(key)
+        entity.async_on_remove(lambda: known.discard(key))
         return entity
 
     @callback
     def _update(_info: dict[str, Any] | None = None) -> None:
         factories = wanted(hub) if hub.info is not None else {}
-        new = [_build(uid, factory) for uid, factory in factories.items() if uid not in known]
+        prefix = len(hub.bridge_id) + 1
+        new = [
+            _build(uid[prefix:], factory)
+            for uid, factory in factories.items()
+            if uid[prefix:] not in known
+        ]
         if new:
             async_add_entities(new)
 

@@ -12,7 +12,7 @@ from homeassistant.components.event import EventEntity
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import EVENT_TYPE_RESULT, signal_result
+from .const import EVENT_TYPE_RESULT, entity_unique_id, signal_result
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ async def async_setup_entry(
 
 def _wanted(hub: ImageToTextHub) -> EntityFactories:
     return {
-        f"{hub.base_topic}_{camera}_{task}_event": partial(ResultEvent, hub, camera, task)
+        entity_unique_id(hub.bridge_id, camera, task, "event"): partial(
+            ResultEvent, hub, camera, task
+        )
         for camera in hub.cameras
         for task in hub.tasks(camera)
     }

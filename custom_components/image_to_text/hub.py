@@ -34,6 +34,7 @@ from .const import (
     signal_result,
     signal_state,
 )
+from .migrate import known_bridge_id, rekey
 from .protocol import (
     ProtocolError,
     Topics,
@@ -83,6 +84,9 @@ class ImageToTextHub:
         self.entry = entry
         self.base_topic: str = entry.data[CONF_BASE_TOPIC]
         self.topics = Topics(self.base_topic)
+        # The id the registry already uses (the bridge's own, as last seen), else the base topic
+        # (the protocol's default bridge id) until the bridge's info says otherwise.
+        self.bridge_id: str = known_bridge_id(hass, entry) or self.base_topic
         self.info: dict[str, Any] | None = None
         self.cameras: dict[str, dict[str, Any]] = {}
         self.last_result: dict[tuple[str, str], dict[str, Any]] = {}
@@ -95,6 +99,7 @@ class ImageToTextHub:
         self._lost_logged = False
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._listening_since: datetime | None = None
+        self._bridge_id_warned = False
 
     @property
     def online(self) -> bool:
@@ -124,7 +129,7 @@ class ImageToTextHub:
     def camera_device_id(self, camera: str) -> str | None:
         """The device registry id of a camera's device, if it has been created."""
         device = dr.async_get(self.hass).async_get_device(
-            identifiers={camera_identifier(self.base_topic, camera)}
+            identifiers={camera_identifier(self.bridge_id, camera)}
         )
         return device.id if device else None
 
@@ -181,6 +186,7 @@ class ImageToTextHub:
         except ProtocolError as err:
             self._ignore(msg.topic, err)
             return
+        self._adopt_bridge_id(info)
         removed = set(self.cameras) - set(info["cameras"])
         self.info = info
         self.cameras = info["cameras"]
@@ -197,9 +203,38 @@ class ImageToTextHub:
             )
         self._availability_changed()
 
+    def _adopt_bridge_id(self, info: dict[str, Any]) -> None:
+        """Take the bridge's ``bridge_id``; when it differs from the one in use, move the ids.
+
+        The first time a bridge with its own ``bridge.id`` is seen, or after the base topic
+        changed (reconfigure) and the default id with it, every unique id and device identifier
+        moves to the new id (history and Energy statistics stay). An id another entry already
+        uses is refused with a warning: two bridges must not share one.
+        """
+        bridge_id = info.get("bridge_id")
+        if not isinstance(bridge_id, str) or not bridge_id or bridge_id == self.bridge_id:
+            return
+        if rekey(self.hass, self.entry, self.bridge_id, bridge_id):
+            _LOGGER.info(
+                "Image to text bridge %s has id %s (was %s)",
+                self.base_topic,
+                bridge_id,
+                self.bridge_id,
+            )
+            self.bridge_id = bridge_id
+        elif not self._bridge_id_warned:
+            self._bridge_id_warned = True
+            _LOGGER.warning(
+                "Image to text bridge %s says its id is %s, which another bridge already has; "
+                "give each bridge its own bridge.id. Keeping %s",
+                self.base_topic,
+                bridge_id,
+                self.bridge_id,
+            )
+
     def _update_bridge_device(self, info: dict[str, Any]) -> None:
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={bridge_identifier(self.base_topic)})
+        device = registry.async_get_device(identifiers={bridge_identifier(self.bridge_id)})
         version = info.get("version")
         if device is not None and isinstance(version, str) and device.sw_version != version:
             registry.async_update_device(device.id, sw_version=version)
@@ -327,10 +362,10 @@ def _image_type(data: bytes) -> str | None:
     return None
 
 
-def bridge_device_info(base_topic: str) -> dict[str, Any]:
+def bridge_device_info(base_topic: str, bridge_id: str) -> dict[str, Any]:
     """Keyword arguments for the bridge device in the device registry."""
     return {
-        "identifiers": {bridge_identifier(base_topic)},
+        "identifiers": {bridge_identifier(bridge_id)},
         "name": f"Image to text bridge ({base_topic})"
         if base_topic != DOMAIN
         else "Image to text bridge",

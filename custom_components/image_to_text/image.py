@@ -9,7 +9,7 @@ from homeassistant.components.image import ImageEntity
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import signal_image
+from .const import entity_unique_id, signal_image
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            f"{hub.base_topic}_{camera}_{task}_image": (
+            entity_unique_id(hub.bridge_id, camera, task, "image"): (
                 partial(AnalysedFrame, hass, hub, camera, task)
             )
             for camera in hub.cameras

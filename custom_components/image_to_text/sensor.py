@@ -20,7 +20,7 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, signal_state
+from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, entity_unique_id, signal_state
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 
 if TYPE_CHECKING:
@@ -50,11 +50,11 @@ def _wanted(hub: ImageToTextHub) -> EntityFactories:
     for camera in hub.cameras:
         for task in hub.tasks(camera):
             sensor_class = MeterSensor if task == TASK_METER else TextSensor
-            wanted[f"{hub.base_topic}_{camera}_{task}_text"] = partial(
+            wanted[entity_unique_id(hub.bridge_id, camera, task, "text")] = partial(
                 sensor_class, hub, camera, task
             )
         for health in HEALTH_SENSORS:
-            wanted[f"{hub.base_topic}_{camera}_{HEALTH_TASK}_{health.kind}"] = partial(
+            wanted[entity_unique_id(hub.bridge_id, camera, HEALTH_TASK, health.kind)] = partial(
                 health, hub, camera
             )
     return wanted

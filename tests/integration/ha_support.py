@@ -68,7 +68,7 @@ async def async_publish_caption(hass: HomeAssistant, camera: str, text: str) -> 
 
 def camera_device(hass: HomeAssistant, camera: str) -> dr.DeviceEntry:
     """The device registry entry of one of the bridge's cameras."""
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}_{camera}")})
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}/{camera}")})
     assert device is not None, f"no device for camera {camera}"
     return device
 

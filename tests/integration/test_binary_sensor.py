@@ -53,7 +53,7 @@ async def test_the_bridge_connectivity_sensor_follows_its_last_will(
 ) -> None:
     entry = await setup_bridge()
     registry = er.async_get(hass)
-    assert registry.async_get(CONNECTIVITY).unique_id == f"{BASE}_bridge_connectivity"
+    assert registry.async_get(CONNECTIVITY).unique_id == f"{BASE}/bridge/connectivity"
     assert hass.states.get(CONNECTIVITY).state == STATE_ON
     assert hass.states.get(CONNECTIVITY).attributes["device_class"] == "connectivity"
 
@@ -254,8 +254,8 @@ async def test_a_camera_added_to_the_bridge_gets_entities_and_one_that_left_keep
     assert hass.states.get("sensor.back_yard_caption") is not None
     assert hass.states.get("binary_sensor.back_yard_keyword_person") is not None
     devices = dr.async_get(hass)
-    assert devices.async_get_device(identifiers={("image_to_text", f"{BASE}_driveway")})
-    assert devices.async_get_device(identifiers={("image_to_text", f"{BASE}_back_yard")})
+    assert devices.async_get_device(identifiers={("image_to_text", f"{BASE}/driveway")})
+    assert devices.async_get_device(identifiers={("image_to_text", f"{BASE}/back_yard")})
 
     # the driveway comes back: the same entities are available again
     async_fire_mqtt_message(hass, f"{BASE}/bridge/info", json.dumps(load_protocol_fixture("info")))

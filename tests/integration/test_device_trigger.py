@@ -63,7 +63,7 @@ async def test_a_meter_camera_and_the_bridge_offer_no_caption_triggers(
     hass: HomeAssistant, mqtt_mock: Any
 ) -> None:
     await async_setup_bridge(hass)
-    bridge = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}_bridge")})
+    bridge = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}/bridge")})
     assert bridge is not None
     meter = camera_device(hass, "gas_meter")
 

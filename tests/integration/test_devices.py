@@ -23,7 +23,7 @@ DOMAIN = "image_to_text"
 
 
 def _device(hass: HomeAssistant, name: str) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}_{name}")})
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}/{name}")})
     assert device is not None, name
     return device
 
@@ -89,7 +89,7 @@ async def test_a_camera_that_left_while_home_assistant_was_down_is_recognised_at
     entry = await setup_bridge(online=False)
     # the device registry remembers a camera from before; the bridge no longer has it
     attic = dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, identifiers={(DOMAIN, f"{BASE}_attic")}, name="Attic"
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, f"{BASE}/attic")}, name="Attic"
     )
     refused = await _delete_from_device_page(hass, entry, attic)
     assert not refused, "nothing is deleted before the bridge says what it has"
