@@ -19,6 +19,7 @@ from .announce import async_setup_announcements
 from .const import DOMAIN, bridge_identifier, camera_identifier
 from .frigate_names import async_setup_frigate_names
 from .hub import ImageToTextData, ImageToTextHub, bridge_device_info
+from .issues import async_clear_model_issues
 from .migrate import async_migrate_entry
 from .services import async_setup_services
 
@@ -81,6 +82,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     """Remove the entities; the subscriptions go with ``async_on_unload``."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """The bridge was deleted: its repair issues go too."""
+    async_clear_model_issues(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

@@ -33,9 +33,11 @@ from .const import (
     bridge_identifier,
     bridge_unique_id,
     entity_unique_id,
+    signal_info,
     signal_result,
 )
 from .entity import CameraEntity, EntityFactories, ImageToTextEntity, async_follow_cameras
+from .issues import model_failed
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from .hub import ImageToTextHub
 
 KEYWORD_KIND = "keyword"
+MODEL_KIND = "model"
+TASK_LABELS = {"caption": "Caption", "ocr": "OCR", "meter": "Meter"}
 
 
 def keyword_pattern(keyword: str) -> re.Pattern[str] | None:
@@ -94,6 +98,16 @@ async def async_setup_entry(
 
     async_follow_cameras(entry, hub, async_add_entities, wanted)
 
+    def wanted_models(hub: ImageToTextHub) -> EntityFactories:
+        return {
+            bridge_unique_id(hub.bridge_id, f"{MODEL_KIND}_{task}"): partial(
+                ModelProblem, hub, task
+            )
+            for task in hub.models()
+        }
+
+    async_follow_cameras(entry, hub, async_add_entities, wanted_models)
+
 
 def _remove_dropped_keywords(
     hass: HomeAssistant, entry: ConfigEntry, hub: ImageToTextHub, slugs: set[str]
@@ -135,6 +149,52 @@ class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """The bridge is online and has published its info."""
         return self.hub.online
+
+
+class ModelProblem(ImageToTextEntity, BinarySensorEntity):
+    """On while the bridge reports that one task's model failed to load (with its reason)."""
+
+    _attr_device_class = BinarySensorDeviceClass.PROBLEM
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = MODEL_KIND
+
+    def __init__(self, hub: ImageToTextHub, task: str) -> None:
+        super().__init__(hub)
+        self.task = task
+        self._attr_translation_placeholders = {"task": TASK_LABELS.get(task, task)}
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+
+    @property
+    def unique_id(self) -> str:
+        """``<bridge_id>/bridge/model_<task>``."""
+        return bridge_unique_id(self.hub.bridge_id, f"{MODEL_KIND}_{self.task}")
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the bridge's info, where the models' status is."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, signal_info(self.hub.entry.entry_id), self._on_info)
+        )
+
+    @callback
+    def _on_info(self, _info: dict[str, Any]) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """The bridge is online and still has this task's model."""
+        return self.hub.online and self.task in self.hub.models()
+
+    @property
+    def is_on(self) -> bool:
+        """The model failed to load."""
+        return model_failed(self.hub.models().get(self.task))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Which model, its status, and the bridge's reason when it failed."""
+        model = self.hub.models().get(self.task, {})
+        return {key: model.get(key) for key in ("engine", "model", "status", "error")}
 
 
 class KeywordSensor(CameraEntity, BinarySensorEntity):

@@ -34,6 +34,7 @@ from .const import (
     signal_result,
     signal_state,
 )
+from .issues import async_update_model_issues
 from .migrate import known_bridge_id, rekey
 from .protocol import (
     ProtocolError,
@@ -120,6 +121,13 @@ class ImageToTextHub:
         """The tasks the bridge runs for one camera (empty when it does not know the camera)."""
         return list(self.cameras.get(camera, {}).get("tasks", []))
 
+    def models(self) -> dict[str, dict[str, Any]]:
+        """The bridge's models by task, from its info: engine, model, status and error."""
+        models = (self.info or {}).get("models")
+        if not isinstance(models, dict):
+            return {}
+        return {task: model for task, model in models.items() if isinstance(model, dict)}
+
     def counters(self, camera: str) -> dict[str, Any]:
         """The bridge's counters of one camera, from its info."""
         counters = (self.info or {}).get("counters", {})
@@ -193,6 +201,7 @@ class ImageToTextHub:
         for key in [key for key in self.last_result if key[0] in removed]:
             del self.last_result[key]
         self._update_bridge_device(info)
+        async_update_model_issues(self.hass, self.entry.entry_id, self.base_topic, self.models())
         async_dispatcher_send(self.hass, signal_info(self.entry.entry_id), info)
         for camera in removed:
             _LOGGER.info(
