@@ -38,6 +38,7 @@ from .const import (
 )
 from .entity import CameraEntity, EntityFactories, ImageToTextEntity, async_follow_cameras
 from .issues import model_failed
+from .limits import MAX_ATTRIBUTES_BYTES, fit
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -226,11 +227,12 @@ class KeywordSensor(CameraEntity, BinarySensorEntity):
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """The keyword, and the caption that last matched it."""
-        return {
+        attributes = {
             "keyword": self.keyword,
             "caption": self._matched_text,
             "captured_at": self._matched_at,
         }
+        return fit(attributes, MAX_ATTRIBUTES_BYTES)
 
     @callback
     def _stop_hold(self) -> None:

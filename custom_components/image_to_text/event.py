@@ -14,6 +14,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .const import EVENT_TYPE_RESULT, entity_unique_id, signal_result
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
+from .limits import MAX_ATTRIBUTES_BYTES, PER_FRAME_ATTRIBUTES, fit
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -46,6 +47,7 @@ class ResultEvent(CameraEntity, EventEntity):
     """Fires ``result`` for each new result of one camera and task."""
 
     _attr_event_types = [EVENT_TYPE_RESULT]  # noqa: RUF012 - HA's declared attribute
+    _unrecorded_attributes = PER_FRAME_ATTRIBUTES
 
     def __init__(self, hub: ImageToTextHub, camera: str, task: str) -> None:
         super().__init__(hub, camera, task, "event")
@@ -65,5 +67,5 @@ class ResultEvent(CameraEntity, EventEntity):
         if (result["camera"], result["task"]) != (self.camera, self.task):
             return
         attributes = {key: value for key, value in result.items() if key != "v"}
-        self._trigger_event(EVENT_TYPE_RESULT, attributes)
+        self._trigger_event(EVENT_TYPE_RESULT, fit(attributes, MAX_ATTRIBUTES_BYTES))
         self.async_write_ha_state()

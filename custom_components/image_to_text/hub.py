@@ -35,6 +35,7 @@ from .const import (
     signal_state,
 )
 from .issues import async_update_model_issues
+from .limits import MAX_EVENT_BYTES, fit
 from .migrate import known_bridge_id, rekey
 from .protocol import (
     ProtocolError,
@@ -296,12 +297,16 @@ class ImageToTextHub:
         async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
         self.hass.bus.async_fire(
             EVENT_RESULT,
-            {
-                **result,
-                "entry_id": self.entry.entry_id,
-                "base_topic": self.base_topic,
-                "device_id": self.camera_device_id(camera),
-            },
+            fit(
+                {
+                    **result,
+                    "entry_id": self.entry.entry_id,
+                    "base_topic": self.base_topic,
+                    "device_id": self.camera_device_id(camera),
+                },
+                MAX_EVENT_BYTES,
+                whole_text=True,
+            ),
         )
 
     def _is_news(self, result: dict[str, Any], previous: dict[str, Any] | None) -> bool:
@@ -336,12 +341,16 @@ class ImageToTextHub:
         # For automations: "tell me when the gas meter's reading is held back", say.
         self.hass.bus.async_fire(
             EVENT_ERROR,
-            {
-                **error,
-                "entry_id": self.entry.entry_id,
-                "base_topic": self.base_topic,
-                "device_id": self.camera_device_id(camera),
-            },
+            fit(
+                {
+                    **error,
+                    "entry_id": self.entry.entry_id,
+                    "base_topic": self.base_topic,
+                    "device_id": self.camera_device_id(camera),
+                },
+                MAX_EVENT_BYTES,
+                whole_text=True,
+            ),
         )
 
     @callback

@@ -22,6 +22,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, entity_unique_id, signal_state
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
+from .limits import MAX_ATTRIBUTES_BYTES, PER_FRAME_ATTRIBUTES, fit
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -63,6 +64,9 @@ def _wanted(hub: ImageToTextHub) -> EntityFactories:
 class ResultSensor(CameraEntity, SensorEntity):
     """The latest result of one camera and task (restored from the bridge's retained result)."""
 
+    # frame id, times and latency change with every frame: shown, but not written to the recorder
+    _unrecorded_attributes = PER_FRAME_ATTRIBUTES
+
     def __init__(self, hub: ImageToTextHub, camera: str, task: str) -> None:
         super().__init__(hub, camera, task, "text")
         self._use_task_name()
@@ -94,7 +98,7 @@ class ResultSensor(CameraEntity, SensorEntity):
             return None
         attributes = {key: result.get(key) for key in RESULT_ATTRIBUTES}
         attributes.update(self._more_attributes(result))
-        return attributes
+        return fit(attributes, MAX_ATTRIBUTES_BYTES)
 
     def _more_attributes(self, _result: dict[str, Any]) -> dict[str, Any]:
         return {}

@@ -37,6 +37,9 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     Only tests that use ``hass`` get one: pure protocol tests and the end-to-end story (which runs
     Home Assistant as its own process) do not start an in-process core for nothing.
     """
+    if "recorder_mock" in request.fixturenames:
+        # the recorder's database must exist before ``hass`` starts
+        request.getfixturevalue("recorder_mock")
     if "hass" in request.fixturenames:
         request.getfixturevalue("enable_custom_integrations")
 

@@ -300,8 +300,8 @@ def test_a_bridge_on_the_default_topic_is_discovered_and_added_by_confirming(
         assert hass.config_entry("image_to_text")["state"] == "loaded"
 
         ocr_text, connectivity = (
-            "image_to_text_front_door_ocr_text",
-            "image_to_text_bridge_connectivity",
+            "image_to_text/front_door/ocr/text",
+            "image_to_text/bridge/connectivity",
         )
         ids = wait_until(
             lambda: _entity_ids(hass, {ocr_text, connectivity}),
