@@ -14,14 +14,16 @@ from homeassistant.const import Platform
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 
-from .announce import async_setup_announcements
+from .announce import ANNOUNCE_OPTIONS, Announcer, async_setup_announcements
 from .const import DOMAIN, bridge_identifier, camera_identifier
 from .frigate_names import async_setup_frigate_names
 from .hub import ImageToTextData, ImageToTextHub, bridge_device_info
 from .issues import async_clear_model_issues
 from .migrate import async_migrate_entry
 from .services import async_setup_services
+from .switch import signal_announcements
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -36,6 +38,7 @@ PLATFORMS: list[Platform] = [
     Platform.EVENT,
     Platform.IMAGE,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -56,24 +59,38 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **bridge_device_info(hub.base_topic, hub.bridge_id)
     )
-    entry.runtime_data = ImageToTextData(hub=hub)
+    announcer = Announcer(hass, entry)
+    entry.runtime_data = ImageToTextData(hub=hub, announcer=announcer)
     await hub.async_start()
     entry.async_on_unload(hub.async_stop)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(async_setup_announcements(hass, entry))
+    entry.async_on_unload(async_setup_announcements(hass, entry, announcer))
     entry.async_on_unload(await async_setup_frigate_names(hass, entry))
     options = dict(entry.options)
 
     async def _async_entry_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
-        """New options (keywords, announcements) take effect by reloading the entry.
+        """New options take effect: announcements at once, the rest by reloading the entry.
 
         Only options: Home Assistant also updates an entry for other reasons (since 2024.10 the
         discovery keys each time the bridge's retained info is seen), and a reload then would
         drop the state the bridge's retained messages gave the entities.
         """
-        if dict(entry.options) != options:
-            await hass.config_entries.async_reload(entry.entry_id)
+        changed = {
+            key
+            for key in set(options) | set(entry.options)
+            if options.get(key) != entry.options.get(key)
+        }
+        if not changed:
+            return
+        options.clear()
+        options.update(entry.options)
+        if changed <= ANNOUNCE_OPTIONS:
+            # announcements (and their mute switches) follow at once: nothing to reload
+            announcer.async_update_options(dict(entry.options))
+            async_dispatcher_send(hass, signal_announcements(entry.entry_id))
+            return
+        await hass.config_entries.async_reload(entry.entry_id)
 
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True

@@ -129,7 +129,7 @@ def async_follow_cameras(
     hub: ImageToTextHub,
     async_add_entities: AddEntitiesCallback,
     wanted: Callable[[ImageToTextHub], EntityFactories],
-) -> None:
+) -> Callable[..., None]:
     """Add a platform's entities now and whenever the bridge's info names new cameras or tasks.
 
     Entities that are no longer wanted stay, unavailable (see ``CameraEntity``); one that is
@@ -158,3 +158,4 @@ def async_follow_cameras(
 
     _update()
     entry.async_on_unload(async_dispatcher_connect(hub.hass, signal_info(entry.entry_id), _update))
+    return _update

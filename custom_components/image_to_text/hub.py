@@ -50,6 +50,8 @@ from .protocol import (
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
+    from .announce import Announcer
+
 _LOGGER = logging.getLogger(__name__)
 
 # Levels below the base topic: <camera>/<task> is a result, <camera>/<task>/image a frame.
@@ -62,6 +64,7 @@ class ImageToTextData:
     """What a loaded config entry keeps in ``entry.runtime_data``."""
 
     hub: ImageToTextHub
+    announcer: Announcer
 
 
 if TYPE_CHECKING:

@@ -98,6 +98,7 @@ async def test_an_announcement_is_set_up_for_a_camera_the_bridge_reported(
             "cooldown": 45,
             "only_keywords": True,
             "only_changed": False,
+            "changed_window": 600,
         }
     }
 
