@@ -30,6 +30,7 @@ from .const import (
     CONF_KEYWORDS,
     DEFAULT_KEYWORD_HOLD,
     TASK_CAPTION,
+    TASK_OCR,
     bridge_identifier,
     bridge_unique_id,
     entity_unique_id,
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from .hub import ImageToTextHub
 
 KEYWORD_KIND = "keyword"
+#: Keyword sensors watch captions and OCR text (plates, labels).
+KEYWORD_TASKS = (TASK_CAPTION, TASK_OCR)
 MODEL_KIND = "model"
 TASK_LABELS = {"caption": "Caption", "ocr": "OCR", "meter": "Meter"}
 
@@ -89,11 +92,12 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            entity_unique_id(hub.bridge_id, camera, TASK_CAPTION, f"{KEYWORD_KIND}_{slug}"): (
-                partial(KeywordSensor, hub, camera, keyword, hold)
+            entity_unique_id(hub.bridge_id, camera, task, f"{KEYWORD_KIND}_{slug}"): (
+                partial(KeywordSensor, hub, camera, keyword, hold, task)
             )
             for camera in hub.cameras
-            if TASK_CAPTION in hub.tasks(camera)
+            for task in KEYWORD_TASKS
+            if task in hub.tasks(camera)
             for slug, keyword in keywords.items()
         }
 
@@ -115,14 +119,15 @@ def _remove_dropped_keywords(
 ) -> None:
     """Keyword sensors whose keyword left the options leave the entity registry too."""
     registry = er.async_get(hass)
-    marker = f"/{TASK_CAPTION}/{KEYWORD_KIND}_"
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
-        if entity.domain != "binary_sensor" or marker not in entity.unique_id:
+        if entity.domain != "binary_sensor":
             continue
         if not entity.unique_id.startswith(f"{hub.bridge_id}/"):
             continue
-        if entity.unique_id.rsplit(marker, 1)[1] not in slugs:
-            registry.async_remove(entity.entity_id)
+        for task in KEYWORD_TASKS:
+            marker = f"/{task}/{KEYWORD_KIND}_"
+            if marker in entity.unique_id and entity.unique_id.rsplit(marker, 1)[1] not in slugs:
+                registry.async_remove(entity.entity_id)
 
 
 class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
@@ -199,12 +204,18 @@ class ModelProblem(ImageToTextEntity, BinarySensorEntity):
 
 
 class KeywordSensor(CameraEntity, BinarySensorEntity):
-    """On while a camera's latest caption names the keyword, for at most the hold time."""
+    """On while a camera's latest caption (or OCR text) names the keyword, at most the hold time."""
 
-    _attr_translation_key = KEYWORD_KIND
-
-    def __init__(self, hub: ImageToTextHub, camera: str, keyword: str, hold: float) -> None:
-        super().__init__(hub, camera, TASK_CAPTION, f"{KEYWORD_KIND}_{keyword_slug(keyword)}")
+    def __init__(
+        self,
+        hub: ImageToTextHub,
+        camera: str,
+        keyword: str,
+        hold: float,
+        task: str = TASK_CAPTION,
+    ) -> None:
+        super().__init__(hub, camera, task, f"{KEYWORD_KIND}_{keyword_slug(keyword)}")
+        self._attr_translation_key = KEYWORD_KIND if task == TASK_CAPTION else f"{task}_keyword"
         self.keyword = keyword
         self._pattern = keyword_pattern(keyword)
         self._hold = hold
@@ -226,10 +237,10 @@ class KeywordSensor(CameraEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """The keyword, and the caption that last matched it."""
+        """The keyword, and the caption (or OCR ``text``) that last matched it."""
         attributes = {
             "keyword": self.keyword,
-            "caption": self._matched_text,
+            "caption" if self.task == TASK_CAPTION else "text": self._matched_text,
             "captured_at": self._matched_at,
         }
         return fit(attributes, MAX_ATTRIBUTES_BYTES)

@@ -114,7 +114,8 @@ class ImageToTextHub:
         """
         return self._broker_connected and self._state is not False and self.info is not None
 
-    def _offline_reason(self) -> str:
+    def offline_reason(self) -> str:
+        """Why the bridge counts as offline, in words for a log line or an error."""
         if not self._broker_connected:
             return "Home Assistant lost its MQTT broker"
         if self._state is False:
@@ -263,7 +264,7 @@ class ImageToTextHub:
             _LOGGER.warning(
                 "Image to text bridge %s is unavailable: %s",
                 self.base_topic,
-                self._offline_reason(),
+                self.offline_reason(),
             )
             self._lost_logged = True
         self._was_online = online

@@ -41,7 +41,13 @@ from .announce import (
     satellites_supported,
 )
 from .const import CONF_KEYWORD_HOLD, DEFAULT_KEYWORD_HOLD, TASK_CAPTION
-from .frigate_names import DEFAULT_NAME_WINDOW, OPT_FRIGATE_NAMES, OPT_NAME_WINDOW
+from .frigate_names import (
+    DEFAULT_FRIGATE_PREFIX,
+    DEFAULT_NAME_WINDOW,
+    OPT_FRIGATE_NAMES,
+    OPT_FRIGATE_PREFIX,
+    OPT_NAME_WINDOW,
+)
 
 if TYPE_CHECKING:
     # Annotations only (HA 2024.4+ names it; 2024.3, the test core, never needs it at run time).
@@ -292,6 +298,9 @@ class ImageToTextOptionsFlow(OptionsFlow):
                 {
                     OPT_FRIGATE_NAMES: bool(user_input[OPT_FRIGATE_NAMES]),
                     OPT_NAME_WINDOW: int(user_input[OPT_NAME_WINDOW]),
+                    OPT_FRIGATE_PREFIX: str(
+                        user_input.get(OPT_FRIGATE_PREFIX) or DEFAULT_FRIGATE_PREFIX
+                    ).strip("/ "),
                 }
             )
         schema = vol.Schema(
@@ -302,6 +311,10 @@ class ImageToTextOptionsFlow(OptionsFlow):
                 vol.Required(
                     OPT_NAME_WINDOW, default=options.get(OPT_NAME_WINDOW, DEFAULT_NAME_WINDOW)
                 ): _SECONDS,
+                vol.Required(
+                    OPT_FRIGATE_PREFIX,
+                    default=options.get(OPT_FRIGATE_PREFIX, DEFAULT_FRIGATE_PREFIX),
+                ): selector.TextSelector(),
             }
         )
         return self.async_show_form(step_id="names", data_schema=schema)

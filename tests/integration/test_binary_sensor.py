@@ -282,3 +282,21 @@ async def test_a_task_dropped_from_a_camera_makes_only_that_tasks_entities_unava
     for entity_id in ("sensor.driveway_ocr", "event.driveway_ocr", "image.driveway_ocr"):
         assert hass.states.get(entity_id).state == STATE_UNAVAILABLE, entity_id
     assert hass.states.get("sensor.driveway_caption").state != STATE_UNAVAILABLE
+
+
+async def test_a_keyword_read_by_ocr_turns_its_text_keyword_sensor_on(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    await setup_bridge({"keywords": ["deliveries"], "keyword_hold": 30})
+    sensor = "binary_sensor.driveway_text_keyword_deliveries"
+    assert hass.states.get(sensor).state == STATE_OFF
+
+    result = load_protocol_fixture("ocr_result")  # "NO PARKING\nDELIVERIES ONLY"
+    async_fire_mqtt_message(hass, f"{BASE}/driveway/ocr", json.dumps(result))
+    await hass.async_block_till_done()
+
+    state = hass.states.get(sensor)
+    assert state.state == STATE_ON
+    assert state.attributes["text"] == result["text"]
+    assert hass.states.get("binary_sensor.driveway_keyword_deliveries").state == STATE_OFF
+    assert hass.states.get("binary_sensor.front_door_text_keyword_deliveries") is None
