@@ -30,6 +30,7 @@ from .const import (
     CONF_KEYWORDS,
     DEFAULT_KEYWORD_HOLD,
     TASK_CAPTION,
+    TASK_LABELS,
     TASK_OCR,
     bridge_identifier,
     bridge_unique_id,
@@ -52,7 +53,6 @@ KEYWORD_KIND = "keyword"
 #: Keyword sensors watch captions and OCR text (plates, labels).
 KEYWORD_TASKS = (TASK_CAPTION, TASK_OCR)
 MODEL_KIND = "model"
-TASK_LABELS = {"caption": "Caption", "ocr": "OCR", "meter": "Meter"}
 
 
 def keyword_pattern(keyword: str) -> re.Pattern[str] | None:
@@ -72,6 +72,10 @@ def keyword_label(keyword: str) -> str:
 def keyword_slug(keyword: str) -> str:
     """The keyword's part of a unique id."""
     return slugify(keyword_label(keyword).replace(" or ", " "))
+
+
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(

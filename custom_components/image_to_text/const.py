@@ -25,6 +25,8 @@ TASK_CAPTION: Final = "caption"
 TASK_OCR: Final = "ocr"
 TASK_METER: Final = "meter"
 TASKS: Final = (TASK_CAPTION, TASK_OCR, TASK_METER)
+#: How a task reads in entity names.
+TASK_LABELS: Final = {TASK_CAPTION: "Caption", TASK_OCR: "OCR", TASK_METER: "Meter"}
 
 # Home Assistant keeps at most 255 characters in a state; longer text goes to an attribute.
 MAX_STATE_LENGTH: Final = 255

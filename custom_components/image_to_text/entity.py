@@ -16,6 +16,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.util import slugify
 
 from .const import (
     TASKS,
@@ -88,6 +89,14 @@ class CameraEntity(ImageToTextEntity):
     def unique_id(self) -> str:
         """``<bridge_id>/<camera>/<task>/<kind>``, following the bridge's id if it changes."""
         return entity_unique_id(self.hub.bridge_id, self.camera, self.task, self.kind)
+
+    def _keep_entity_id(self, domain: str) -> None:
+        """Suggest the entity id this entity always had (``event.front_door_caption``).
+
+        Names say what an entity is ("Front door caption event"); entity ids, which automations,
+        dashboards and blueprints use, stay as they were.
+        """
+        self.entity_id = f"{domain}.{slugify(self.camera)}_{slugify(self.task)}"
 
     def _use_task_name(self) -> None:
         """Name the entity after its task: a translation for known tasks, else the task itself."""

@@ -12,7 +12,7 @@ from homeassistant.components.event import EventEntity
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import EVENT_TYPE_RESULT, entity_unique_id, signal_result
+from .const import EVENT_TYPE_RESULT, TASKS, entity_unique_id, signal_result
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 from .limits import MAX_ATTRIBUTES_BYTES, PER_FRAME_ATTRIBUTES, fit
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
     from .hub import ImageToTextHub
+
+
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(
@@ -51,7 +55,10 @@ class ResultEvent(CameraEntity, EventEntity):
 
     def __init__(self, hub: ImageToTextHub, camera: str, task: str) -> None:
         super().__init__(hub, camera, task, "event")
-        self._use_task_name()
+        self._use_task_name()  # "Caption event" (strings.json)
+        if self.task not in TASKS:
+            self._attr_name = f"{self.task.replace('_', ' ').capitalize()} event"
+        self._keep_entity_id("event")
 
     async def async_added_to_hass(self) -> None:
         """Follow the camera's new results."""

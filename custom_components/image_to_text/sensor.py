@@ -37,6 +37,10 @@ METER_ATTRIBUTES = ("raw", "text", "digit_confidence")
 HEALTH_TASK = "health"
 
 
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: ConfigEntry,
@@ -176,6 +180,8 @@ class HealthSensor(CameraEntity, SensorEntity):
     """One of the bridge's counters of a camera (from its info), a diagnostic."""
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
+    # counters for troubleshooting: off until a user wants them (Settings > Entities)
+    _attr_entity_registry_enabled_default = False
     kind: str
     counter: str
 

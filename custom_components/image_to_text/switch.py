@@ -36,6 +36,10 @@ def signal_announcements(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_announcements"
 
 
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: ConfigEntry,

@@ -45,6 +45,14 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
+def diagnostics_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diagnostic counters enabled, as a user would in Settings > Entities."""
+    from custom_components.image_to_text.sensor import HealthSensor
+
+    monkeypatch.setattr(HealthSensor, "_attr_entity_registry_enabled_default", True)
+
+
+@pytest.fixture
 def protocol_fixture() -> Callable[[str], dict[str, Any]]:
     """Load a shared protocol payload by name."""
     return load_protocol_fixture

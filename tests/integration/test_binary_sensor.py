@@ -42,9 +42,11 @@ async def _state(hass: HomeAssistant, payload: str) -> None:
 
 
 def _entity_ids(hass: HomeAssistant, entry_id: str) -> list[str]:
+    """The entry's enabled entities (diagnostic counters are disabled by default)."""
     return [
         entity.entity_id
         for entity in er.async_entries_for_config_entry(er.async_get(hass), entry_id)
+        if not entity.disabled
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import BASE, load_protocol_fixture
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -91,6 +92,7 @@ async def test_a_retained_result_restores_the_sensor_when_home_assistant_subscri
     assert hass.states.get("sensor.front_door_caption").state == result["text"]
 
 
+@pytest.mark.usefixtures("diagnostics_enabled")
 async def test_each_camera_reports_model_latency_and_frames_superseded_and_refused(
     hass: HomeAssistant, setup_bridge: Any
 ) -> None:
@@ -113,6 +115,7 @@ async def test_each_camera_reports_model_latency_and_frames_superseded_and_refus
     )
 
 
+@pytest.mark.usefixtures("diagnostics_enabled")
 async def test_new_counters_in_the_bridges_info_update_the_health_sensors(
     hass: HomeAssistant, setup_bridge: Any
 ) -> None:
