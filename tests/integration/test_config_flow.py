@@ -233,3 +233,20 @@ def test_the_manifest_asks_for_mqtt_and_discovers_the_bridges_info() -> None:
     assert manifest["iot_class"] == "local_push"
     assert manifest["version"]
     assert hacs["name"] == manifest["name"]
+
+
+def test_the_quality_scale_says_for_every_rule_whether_it_is_met_or_why_not() -> None:
+    from homeassistant.util.yaml import load_yaml
+
+    rules = load_yaml(str(REPO / "custom_components" / "image_to_text" / "quality_scale.yaml"))[
+        "rules"
+    ]
+    for must in ("config-flow", "entity-unique-id", "parallel-updates", "repair-issues"):
+        assert rules[must] == "done", must
+    assert len(rules) >= 45
+    for name, rule in rules.items():
+        if isinstance(rule, dict):
+            assert rule["status"] in ("exempt", "todo"), name
+            assert rule["comment"].strip(), f"{name}: say why"
+        else:
+            assert rule == "done", name
