@@ -204,7 +204,8 @@ class ModelProblem(ImageToTextEntity, BinarySensorEntity):
     def extra_state_attributes(self) -> dict[str, Any]:
         """Which model, its status, and the bridge's reason when it failed."""
         model = self.hub.models().get(self.task, {})
-        return {key: model.get(key) for key in ("engine", "model", "status", "error")}
+        attributes = {key: model.get(key) for key in ("engine", "model", "status", "error")}
+        return fit(attributes, MAX_ATTRIBUTES_BYTES)
 
 
 class KeywordSensor(CameraEntity, BinarySensorEntity):

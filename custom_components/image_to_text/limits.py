@@ -21,7 +21,7 @@ MAX_ATTRIBUTES_BYTES: Final = 12 * 1024
 #: Under the recorder's 32 KiB for event data, with room for the event's own fields.
 MAX_EVENT_BYTES: Final = 30 * 1024
 TRUNCATED: Final = "truncated"
-_LONG_STRINGS: Final = ("full_text", "text", "raw", "caption", "detail")
+_LONG_STRINGS: Final = ("full_text", "text", "raw", "caption", "detail", "error")
 
 
 def json_size(data: Any) -> int:

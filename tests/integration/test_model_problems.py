@@ -96,3 +96,13 @@ async def test_the_issues_text_has_every_placeholder_it_is_given() -> None:
     issue = strings["issues"]["model_failed"]
     for placeholder in ("{task}", "{model}", "{bridge}", "{error}"):
         assert placeholder in issue["title"] + issue["description"]
+
+
+async def test_a_huge_reason_still_fits_the_recorder(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    await setup_bridge(info=_info("failed", "é" * 40_000))
+
+    attributes = dict(hass.states.get(OCR_MODEL).attributes)
+    assert len(json.dumps(attributes).encode()) < 16384
+    assert attributes["truncated"] is True
