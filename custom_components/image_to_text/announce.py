@@ -5,25 +5,34 @@ a message template. The caption reaches the template only as a *variable*: a cap
 like a template (``{{ 7*6 }}``) is spoken literally, never rendered, because captions come from a
 model looking at whatever is in front of a camera.
 
-Three filters keep a speaker from chattering: ``only_keywords`` (speak only captions that match
-one of ``entry.options["keywords"]``), ``only_changed`` (never repeat the caption last spoken for
-that camera, ignoring case and spacing) and ``cooldown`` (seconds of silence after each
-announcement of a camera).
+Filters keep a speaker from chattering: ``only_keywords`` (speak only captions that match one of
+``entry.options["keywords"]``), ``only_changed`` (not the same words for the same camera within
+``changed_window`` seconds, ignoring case and spacing; a different recognised name is always
+news), ``cooldown`` (seconds of silence after each announcement of a camera), quiet hours
+(``quiet_start``..``quiet_end``, local time, may wrap midnight) and the mute switches (one per
+bridge, one per announced camera; see switch.py).
+
+Announcements of one bridge are queued: each waits for the previous one to be spoken (and for
+its speakers to stop playing, up to a bound), so none is cut off. ``volume`` (0-100) is set on the
+media players first; ``satellites`` are announced on with ``assist_satellite.announce`` where the
+core has it (2024.12+). Changing any of this in the options applies at once, without a reload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.template import Template
 from homeassistant.util import dt as dt_util
 
@@ -47,11 +56,22 @@ CONF_COOLDOWN = "cooldown"
 CONF_ONLY_KEYWORDS = "only_keywords"
 CONF_ONLY_CHANGED = "only_changed"
 CONF_FRIGATE_CAMERA = "frigate_camera"
+CONF_CHANGED_WINDOW = "changed_window"
+CONF_QUIET_START = "quiet_start"
+CONF_QUIET_END = "quiet_end"
+CONF_VOLUME = "volume"
+CONF_SATELLITES = "satellites"
 
 DEFAULT_MESSAGE = (
     "{{ name ~ ' is at ' if name else 'Someone at ' }}{{ camera_name }}: {{ caption }}"
 )
 DEFAULT_COOLDOWN = 60
+DEFAULT_CHANGED_WINDOW = 600
+#: How long the queue waits for speakers to stop playing before the next announcement.
+PLAYING_WAIT_S = 120.0
+#: How long a speaker may take to start playing an announcement.
+START_WAIT_S = 5.0
+ANNOUNCE_OPTIONS = frozenset({OPT_ANNOUNCEMENTS})
 FALLBACK_MESSAGE = "{{ camera_name }}: {{ caption }}"
 
 
@@ -84,6 +104,29 @@ class _Spoken:
 
     at: datetime
     caption: str
+    name: str | None
+
+
+def satellites_supported(hass: HomeAssistant) -> bool:
+    """Whether this core can announce on voice satellites (``assist_satellite.announce``)."""
+    return hass.services.has_service("assist_satellite", "announce")
+
+
+def _parse_time(value: Any) -> time | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return dt_util.parse_time(value)
+
+
+def in_quiet_hours(config: dict[str, Any], now: datetime) -> bool:
+    """Whether ``now`` (local) falls in the camera's quiet hours; a window may wrap midnight."""
+    start, end = _parse_time(config.get(CONF_QUIET_START)), _parse_time(config.get(CONF_QUIET_END))
+    if start is None or end is None or start == end:
+        return False
+    moment = now.time()
+    if start < end:
+        return start <= moment < end
+    return moment >= start or moment < end
 
 
 class Announcer:
@@ -97,11 +140,21 @@ class Announcer:
         self._keywords: list[str] = list(options.get(OPT_KEYWORDS, []))
         self.names = RecentNames(float(options.get(OPT_NAME_WINDOW, DEFAULT_NAME_WINDOW)))
         self._spoken: dict[str, _Spoken] = {}
+        self._lock = asyncio.Lock()
+        #: The mute switches: announcements of the bridge, and of each camera (default on).
+        self.enabled = True
+        self.camera_enabled: dict[str, bool] = {}
 
     @property
     def cameras(self) -> set[str]:
         """The cameras that have an announcement configured."""
         return set(self._configs)
+
+    @callback
+    def async_update_options(self, options: dict[str, Any]) -> None:
+        """New announcement settings from the options flow, taken at once (no reload)."""
+        self._configs = dict(options.get(OPT_ANNOUNCEMENTS, {}))
+        self._keywords = list(options.get(OPT_KEYWORDS, []))
 
     @callback
     def async_on_name(self, frigate_camera: str, name: str) -> None:
@@ -118,35 +171,47 @@ class Announcer:
         if not isinstance(camera, str) or not isinstance(caption, str) or not caption.strip():
             return
         config = self._configs.get(camera)
-        if config is None:
+        if config is None or not self.enabled or not self.camera_enabled.get(camera, True):
+            return
+        if in_quiet_hours(config, dt_util.now()):
             return
         message = self.message_for(camera, caption, config)
         if not message:
             return
-        self._spoken[camera] = _Spoken(at=dt_util.utcnow(), caption=_normalised(caption))
+        self._spoken[camera] = _Spoken(
+            at=dt_util.utcnow(), caption=_normalised(caption), name=self._name(camera, config)
+        )
         self._entry.async_create_task(
             self._hass, self._async_speak(config, message), f"{camera} announcement"
         )
+
+    def _name(self, camera: str, config: dict[str, Any]) -> str | None:
+        return self.names.name_for(str(config.get(CONF_FRIGATE_CAMERA) or camera))
 
     def message_for(self, camera: str, caption: str, config: dict[str, Any]) -> str | None:
         """The text to speak for this caption, or None when a filter holds it back."""
         keyword = matching_keyword(self._keywords, caption)
         if config.get(CONF_ONLY_KEYWORDS) and keyword is None:
             return None
+        name = self._name(camera, config)
         last = self._spoken.get(camera)
         if last is not None:
-            if config.get(CONF_ONLY_CHANGED, True) and last.caption == _normalised(caption):
+            since = dt_util.utcnow() - last.at
+            window = timedelta(
+                seconds=float(config.get(CONF_CHANGED_WINDOW, DEFAULT_CHANGED_WINDOW))
+            )
+            same = last.caption == _normalised(caption) and last.name == name
+            if config.get(CONF_ONLY_CHANGED, True) and same and since < window:
                 return None
             cooldown = timedelta(seconds=float(config.get(CONF_COOLDOWN, DEFAULT_COOLDOWN)))
-            if dt_util.utcnow() - last.at < cooldown:
+            if since < cooldown and (name is None or name == last.name):
                 return None
-        frigate_camera = str(config.get(CONF_FRIGATE_CAMERA) or camera)
         variables = {
             "caption": caption,
             "text": caption,
             "camera": camera,
             "camera_name": camera_display_name(camera),
-            "name": self.names.name_for(frigate_camera),
+            "name": name,
             "task": "caption",
             "keyword": keyword,
         }
@@ -164,28 +229,86 @@ class Announcer:
         return str(rendered).strip()
 
     async def _async_speak(self, config: dict[str, Any], message: str) -> None:
-        """Call ``tts.speak``; a failure is logged, never raised into the MQTT callback."""
+        """Speak one announcement after the ones before it; failures are logged, never raised."""
+        async with self._lock:
+            players = list(config.get(CONF_MEDIA_PLAYERS, []))
+            try:
+                await self._async_wait_quiet(players)
+                volume = config.get(CONF_VOLUME)
+                if players and isinstance(volume, int | float):
+                    await self._call(
+                        "media_player",
+                        "volume_set",
+                        {"volume_level": max(0.0, min(1.0, float(volume) / 100))},
+                        players,
+                    )
+                if players and config.get(CONF_TTS_ENTITY):
+                    await self._call(
+                        "tts",
+                        "speak",
+                        {"media_player_entity_id": players, "message": message},
+                        config[CONF_TTS_ENTITY],
+                    )
+                satellites = list(config.get(CONF_SATELLITES, []))
+                if satellites and satellites_supported(self._hass):
+                    await self._call(
+                        "assist_satellite", "announce", {"message": message}, satellites
+                    )
+                await self._async_wait_played(players)
+            except (HomeAssistantError, vol.Invalid, KeyError) as err:
+                _LOGGER.warning("Could not speak the announcement %r: %s", message, err)
+
+    async def _call(
+        self, domain: str, service: str, data: dict[str, Any], entity_ids: str | list[str]
+    ) -> None:
+        await self._hass.services.async_call(
+            domain, service, data, blocking=True, target={"entity_id": entity_ids}
+        )
+
+    def _playing(self, players: list[str]) -> bool:
+        return any(
+            (state := self._hass.states.get(player)) is not None and state.state == "playing"
+            for player in players
+        )
+
+    async def _async_wait_quiet(self, players: list[str]) -> None:
+        """Wait (bounded) until none of the speakers is playing."""
+        await self._async_wait_for(players, lambda: not self._playing(players), PLAYING_WAIT_S)
+
+    async def _async_wait_played(self, players: list[str]) -> None:
+        """After speaking: wait for the speakers to start, then to finish, so none is cut off."""
+        known = [player for player in players if self._hass.states.get(player) is not None]
+        if known:
+            await self._async_wait_for(known, lambda: self._playing(known), START_WAIT_S)
+            await self._async_wait_quiet(known)
+
+    async def _async_wait_for(
+        self, players: list[str], done: Callable[[], bool], seconds: float
+    ) -> None:
+        if done():
+            return
+        reached = asyncio.Event()
+
+        @callback
+        def _changed(_event: Event[Any]) -> None:
+            if done():
+                reached.set()
+
+        unsubscribe = async_track_state_change_event(self._hass, players, _changed)
         try:
-            await self._hass.services.async_call(
-                "tts",
-                "speak",
-                {
-                    "media_player_entity_id": list(config.get(CONF_MEDIA_PLAYERS, [])),
-                    "message": message,
-                },
-                blocking=True,
-                target={"entity_id": config[CONF_TTS_ENTITY]},
-            )
-        except (HomeAssistantError, vol.Invalid, KeyError) as err:
-            _LOGGER.warning("Could not speak the announcement %r: %s", message, err)
+            async with asyncio.timeout(seconds):
+                await reached.wait()
+        except TimeoutError:
+            _LOGGER.debug("Speakers %s: still waiting after %s s; going on", players, seconds)
+        finally:
+            unsubscribe()
 
 
 @callback
-def async_setup_announcements(hass: HomeAssistant, entry: ConfigEntry) -> CALLBACK_TYPE:
+def async_setup_announcements(
+    hass: HomeAssistant, entry: ConfigEntry, announcer: Announcer
+) -> CALLBACK_TYPE:
     """Start announcing the entry's captions as configured; returns the unsubscribe callable."""
-    announcer = Announcer(hass, entry)
-    if not announcer.cameras:
-        return _nothing
     unsubscribers = [
         async_dispatcher_connect(hass, signal_result(entry.entry_id), announcer.async_on_result),
         async_dispatcher_connect(
@@ -199,8 +322,3 @@ def async_setup_announcements(hass: HomeAssistant, entry: ConfigEntry) -> CALLBA
             unsubscribe()
 
     return _unsubscribe
-
-
-@callback
-def _nothing() -> None:
-    """Unsubscribe callable for when nothing was subscribed."""

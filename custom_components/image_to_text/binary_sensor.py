@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.binary_sensor import (
@@ -29,10 +30,17 @@ from .const import (
     CONF_KEYWORDS,
     DEFAULT_KEYWORD_HOLD,
     TASK_CAPTION,
+    TASK_LABELS,
+    TASK_OCR,
     bridge_identifier,
+    bridge_unique_id,
+    entity_unique_id,
+    signal_info,
     signal_result,
 )
 from .entity import CameraEntity, EntityFactories, ImageToTextEntity, async_follow_cameras
+from .issues import model_failed
+from .limits import MAX_ATTRIBUTES_BYTES, fit
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -42,6 +50,9 @@ if TYPE_CHECKING:
     from .hub import ImageToTextHub
 
 KEYWORD_KIND = "keyword"
+#: Keyword sensors watch captions and OCR text (plates, labels).
+KEYWORD_TASKS = (TASK_CAPTION, TASK_OCR)
+MODEL_KIND = "model"
 
 
 def keyword_pattern(keyword: str) -> re.Pattern[str] | None:
@@ -63,6 +74,10 @@ def keyword_slug(keyword: str) -> str:
     return slugify(keyword_label(keyword).replace(" or ", " "))
 
 
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: ConfigEntry,
@@ -81,15 +96,26 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            f"{hub.base_topic}_{camera}_{TASK_CAPTION}_{KEYWORD_KIND}_{slug}": (
-                lambda c=camera, k=keyword: KeywordSensor(hub, c, k, hold)
+            entity_unique_id(hub.bridge_id, camera, task, f"{KEYWORD_KIND}_{slug}"): (
+                partial(KeywordSensor, hub, camera, keyword, hold, task)
             )
             for camera in hub.cameras
-            if TASK_CAPTION in hub.tasks(camera)
+            for task in KEYWORD_TASKS
+            if task in hub.tasks(camera)
             for slug, keyword in keywords.items()
         }
 
     async_follow_cameras(entry, hub, async_add_entities, wanted)
+
+    def wanted_models(hub: ImageToTextHub) -> EntityFactories:
+        return {
+            bridge_unique_id(hub.bridge_id, f"{MODEL_KIND}_{task}"): partial(
+                ModelProblem, hub, task
+            )
+            for task in hub.models()
+        }
+
+    async_follow_cameras(entry, hub, async_add_entities, wanted_models)
 
 
 def _remove_dropped_keywords(
@@ -97,14 +123,15 @@ def _remove_dropped_keywords(
 ) -> None:
     """Keyword sensors whose keyword left the options leave the entity registry too."""
     registry = er.async_get(hass)
-    marker = f"_{TASK_CAPTION}_{KEYWORD_KIND}_"
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
-        if entity.domain != "binary_sensor" or marker not in entity.unique_id:
+        if entity.domain != "binary_sensor":
             continue
-        if not entity.unique_id.startswith(f"{hub.base_topic}_"):
+        if not entity.unique_id.startswith(f"{hub.bridge_id}/"):
             continue
-        if entity.unique_id.rsplit(marker, 1)[1] not in slugs:
-            registry.async_remove(entity.entity_id)
+        for task in KEYWORD_TASKS:
+            marker = f"/{task}/{KEYWORD_KIND}_"
+            if marker in entity.unique_id and entity.unique_id.rsplit(marker, 1)[1] not in slugs:
+                registry.async_remove(entity.entity_id)
 
 
 class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
@@ -116,8 +143,12 @@ class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
 
     def __init__(self, hub: ImageToTextHub) -> None:
         super().__init__(hub)
-        self._attr_unique_id = f"{hub.base_topic}_bridge_connectivity"
-        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.base_topic)})
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+
+    @property
+    def unique_id(self) -> str:
+        """``<bridge_id>/bridge/connectivity``, following the bridge's id if it changes."""
+        return bridge_unique_id(self.hub.bridge_id, "connectivity")
 
     @property
     def available(self) -> bool:
@@ -130,13 +161,66 @@ class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
         return self.hub.online
 
 
+class ModelProblem(ImageToTextEntity, BinarySensorEntity):
+    """On while the bridge reports that one task's model failed to load (with its reason)."""
+
+    _attr_device_class = BinarySensorDeviceClass.PROBLEM
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = MODEL_KIND
+
+    def __init__(self, hub: ImageToTextHub, task: str) -> None:
+        super().__init__(hub)
+        self.task = task
+        self._attr_translation_placeholders = {"task": TASK_LABELS.get(task, task)}
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+
+    @property
+    def unique_id(self) -> str:
+        """``<bridge_id>/bridge/model_<task>``."""
+        return bridge_unique_id(self.hub.bridge_id, f"{MODEL_KIND}_{self.task}")
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the bridge's info, where the models' status is."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_dispatcher_connect(self.hass, signal_info(self.hub.entry.entry_id), self._on_info)
+        )
+
+    @callback
+    def _on_info(self, _info: dict[str, Any]) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """The bridge is online and still has this task's model."""
+        return self.hub.online and self.task in self.hub.models()
+
+    @property
+    def is_on(self) -> bool:
+        """The model failed to load."""
+        return model_failed(self.hub.models().get(self.task))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Which model, its status, and the bridge's reason when it failed."""
+        model = self.hub.models().get(self.task, {})
+        attributes = {key: model.get(key) for key in ("engine", "model", "status", "error")}
+        return fit(attributes, MAX_ATTRIBUTES_BYTES)
+
+
 class KeywordSensor(CameraEntity, BinarySensorEntity):
-    """On while a camera's latest caption names the keyword, for at most the hold time."""
+    """On while a camera's latest caption (or OCR text) names the keyword, at most the hold time."""
 
-    _attr_translation_key = KEYWORD_KIND
-
-    def __init__(self, hub: ImageToTextHub, camera: str, keyword: str, hold: float) -> None:
-        super().__init__(hub, camera, TASK_CAPTION, f"{KEYWORD_KIND}_{keyword_slug(keyword)}")
+    def __init__(
+        self,
+        hub: ImageToTextHub,
+        camera: str,
+        keyword: str,
+        hold: float,
+        task: str = TASK_CAPTION,
+    ) -> None:
+        super().__init__(hub, camera, task, f"{KEYWORD_KIND}_{keyword_slug(keyword)}")
+        self._attr_translation_key = KEYWORD_KIND if task == TASK_CAPTION else f"{task}_keyword"
         self.keyword = keyword
         self._pattern = keyword_pattern(keyword)
         self._hold = hold
@@ -158,12 +242,13 @@ class KeywordSensor(CameraEntity, BinarySensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """The keyword, and the caption that last matched it."""
-        return {
+        """The keyword, and the caption (or OCR ``text``) that last matched it."""
+        attributes = {
             "keyword": self.keyword,
-            "caption": self._matched_text,
+            "caption" if self.task == TASK_CAPTION else "text": self._matched_text,
             "captured_at": self._matched_at,
         }
+        return fit(attributes, MAX_ATTRIBUTES_BYTES)
 
     @callback
     def _stop_hold(self) -> None:

@@ -25,6 +25,8 @@ TASK_CAPTION: Final = "caption"
 TASK_OCR: Final = "ocr"
 TASK_METER: Final = "meter"
 TASKS: Final = (TASK_CAPTION, TASK_OCR, TASK_METER)
+#: How a task reads in entity names.
+TASK_LABELS: Final = {TASK_CAPTION: "Caption", TASK_OCR: "OCR", TASK_METER: "Meter"}
 
 # Home Assistant keeps at most 255 characters in a state; longer text goes to an attribute.
 MAX_STATE_LENGTH: Final = 255
@@ -55,14 +57,30 @@ def signal_info(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_info"
 
 
-def bridge_identifier(base_topic: str) -> tuple[str, str]:
+# Unique ids and device identifiers are ``<bridge_id>/<camera>/<task>/<kind>``: no camera, task or
+# kind holds a ``/`` (one topic level each), so read from the right every part is unambiguous,
+# whatever the bridge id holds; ``bridge`` is reserved (never a camera) and names the bridge.
+BRIDGE_PART: Final = "bridge"
+
+
+def entity_unique_id(bridge_id: str, camera: str, task: str, kind: str) -> str:
+    """Unique id of one entity of a camera and task (``kind``: text, event, image, ...)."""
+    return f"{bridge_id}/{camera}/{task}/{kind}"
+
+
+def bridge_unique_id(bridge_id: str, kind: str) -> str:
+    """Unique id of one entity of the bridge itself (``kind``: connectivity, ...)."""
+    return f"{bridge_id}/{BRIDGE_PART}/{kind}"
+
+
+def bridge_identifier(bridge_id: str) -> tuple[str, str]:
     """Device registry identifier of the bridge device."""
-    return (DOMAIN, f"{base_topic}_bridge")
+    return (DOMAIN, f"{bridge_id}/{BRIDGE_PART}")
 
 
-def camera_identifier(base_topic: str, camera: str) -> tuple[str, str]:
+def camera_identifier(bridge_id: str, camera: str) -> tuple[str, str]:
     """Device registry identifier of one camera's device."""
-    return (DOMAIN, f"{base_topic}_{camera}")
+    return (DOMAIN, f"{bridge_id}/{camera}")
 
 
 def camera_display_name(camera: str) -> str:

@@ -1,11 +1,14 @@
-"""Device triggers of a camera: "a new caption" and "a caption mentions one of these words".
+"""Device triggers of a camera: "a new caption / text" and "it mentions one of these words".
 
-Both listen to the ``image_to_text_result`` bus event that the hub fires for every result, keeping
-those of the trigger's device and task ``caption``. ``caption_matches`` takes ``keywords`` in the
-options' syntax (``parcel|package``: any of them), matched as the keyword binary sensors match.
+Captions (``new_caption``, ``caption_matches``) and OCR text such as plates and labels
+(``new_text``, ``text_matches``) each get the pair where the camera runs that task. They listen to
+the ``image_to_text_result`` bus event that the hub fires for every result, keeping those of the
+trigger's device and task. ``*_matches`` take ``keywords`` in the options' syntax
+(``parcel|package``: any of them), matched as the keyword binary sensors match.
 
-The trigger variables offer ``trigger.caption``, ``trigger.camera``, ``trigger.camera_name``,
-``trigger.keyword`` (the alternative that matched, or None) and ``trigger.event`` (the whole event).
+The trigger variables offer ``trigger.text`` (and ``trigger.caption`` for captions),
+``trigger.camera``, ``trigger.camera_name``, ``trigger.keyword`` (the alternative that matched,
+or None) and ``trigger.event`` (the whole event).
 """
 
 from __future__ import annotations
@@ -22,11 +25,27 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .announce import keyword_alternatives, matching_keyword
-from .const import CONF_BASE_TOPIC, DOMAIN, EVENT_RESULT, TASK_CAPTION, camera_display_name
+from .const import (
+    BRIDGE_PART,
+    DOMAIN,
+    EVENT_RESULT,
+    TASK_CAPTION,
+    TASK_OCR,
+    camera_display_name,
+)
 
 TRIGGER_NEW_CAPTION = "new_caption"
 TRIGGER_CAPTION_MATCHES = "caption_matches"
-TRIGGER_TYPES = (TRIGGER_NEW_CAPTION, TRIGGER_CAPTION_MATCHES)
+TRIGGER_NEW_TEXT = "new_text"
+TRIGGER_TEXT_MATCHES = "text_matches"
+#: trigger type -> (task, whether it takes keywords)
+TRIGGERS: dict[str, tuple[str, bool]] = {
+    TRIGGER_NEW_CAPTION: (TASK_CAPTION, False),
+    TRIGGER_CAPTION_MATCHES: (TASK_CAPTION, True),
+    TRIGGER_NEW_TEXT: (TASK_OCR, False),
+    TRIGGER_TEXT_MATCHES: (TASK_OCR, True),
+}
+TRIGGER_TYPES = tuple(TRIGGERS)
 CONF_KEYWORDS = "keywords"
 
 
@@ -39,9 +58,9 @@ def _keywords(value: Any) -> str:
 
 
 def _keywords_needed(config: ConfigType) -> ConfigType:
-    """``caption_matches`` is meaningless without keywords."""
-    if config[CONF_TYPE] == TRIGGER_CAPTION_MATCHES and CONF_KEYWORDS not in config:
-        raise vol.Invalid("caption_matches needs keywords", path=[CONF_KEYWORDS])
+    """``caption_matches`` and ``text_matches`` are meaningless without keywords."""
+    if TRIGGERS[config[CONF_TYPE]][1] and CONF_KEYWORDS not in config:
+        raise vol.Invalid(f"{config[CONF_TYPE]} needs keywords", path=[CONF_KEYWORDS])
     return config
 
 
@@ -70,13 +89,12 @@ def _camera_of_device(
         entry = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN:
             continue
-        base = str(entry.data[CONF_BASE_TOPIC])
         for domain, identifier in device.identifiers:
-            if domain != DOMAIN or not identifier.startswith(f"{base}_"):
+            if domain != DOMAIN or "/" not in identifier:
                 continue
-            if identifier == f"{base}_bridge":
+            camera = identifier.rsplit("/", 1)[1]  # <bridge_id>/<camera>: read from the right
+            if camera == BRIDGE_PART:
                 return None
-            camera = identifier[len(base) + 1 :]
             hub = getattr(getattr(entry, "runtime_data", None), "hub", None)
             cameras = getattr(hub, "cameras", None) or {}
             return camera, cameras.get(camera)
@@ -84,13 +102,12 @@ def _camera_of_device(
 
 
 async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, Any]]:
-    """The triggers a camera device offers: only cameras that caption (or not known yet)."""
+    """The triggers a camera device offers: those of its tasks (all while not known yet)."""
     found = _camera_of_device(hass, device_id)
     if found is None:
         return []
     _camera, info = found
-    if info is not None and TASK_CAPTION not in info.get("tasks", []):
-        return []
+    tasks = None if info is None else set(info.get("tasks", []))
     return [
         {
             CONF_PLATFORM: "device",
@@ -98,15 +115,16 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
             CONF_DEVICE_ID: device_id,
             CONF_TYPE: trigger_type,
         }
-        for trigger_type in TRIGGER_TYPES
+        for trigger_type, (task, _) in TRIGGERS.items()
+        if tasks is None or task in tasks
     ]
 
 
 async def async_get_trigger_capabilities(
     hass: HomeAssistant, config: ConfigType
 ) -> dict[str, vol.Schema]:
-    """``caption_matches`` asks for its keywords."""
-    if config[CONF_TYPE] == TRIGGER_CAPTION_MATCHES:
+    """``caption_matches`` and ``text_matches`` ask for their keywords."""
+    if TRIGGERS[config[CONF_TYPE]][1]:
         return {"extra_fields": vol.Schema({vol.Required(CONF_KEYWORDS): cv.string})}
     return {}
 
@@ -120,17 +138,18 @@ async def async_attach_trigger(
     """Run ``action`` for each caption of the device (that matches the keywords, if any)."""
     device_id: str = config[CONF_DEVICE_ID]
     trigger_type: str = config[CONF_TYPE]
-    keywords = [config[CONF_KEYWORDS]] if trigger_type == TRIGGER_CAPTION_MATCHES else []
+    task, takes_keywords = TRIGGERS[trigger_type]
+    keywords = [config[CONF_KEYWORDS]] if takes_keywords else []
     trigger_data = trigger_info["trigger_data"]
     job = HassJob(action, f"image_to_text device trigger {trigger_type}")
 
     @callback
     def _on_result(event: Event) -> None:
         data = event.data
-        if data.get("device_id") != device_id or data.get("task") != TASK_CAPTION:
+        if data.get("device_id") != device_id or data.get("task") != task:
             return
-        caption = str(data.get("text") or "")
-        keyword = matching_keyword(keywords, caption) if keywords else None
+        text = str(data.get("text") or "")
+        keyword = matching_keyword(keywords, text) if keywords else None
         if keywords and keyword is None:
             return
         camera = str(data.get("camera") or "")
@@ -143,12 +162,13 @@ async def async_attach_trigger(
                     CONF_DOMAIN: DOMAIN,
                     CONF_DEVICE_ID: device_id,
                     CONF_TYPE: trigger_type,
-                    "caption": caption,
+                    **({"caption": text} if task == TASK_CAPTION else {}),
+                    "text": text,
                     "camera": camera,
                     "camera_name": camera_display_name(camera),
                     "keyword": keyword,
                     "event": event,
-                    "description": f"{camera_display_name(camera)} caption",
+                    "description": f"{camera_display_name(camera)} {task}",
                 }
             },
             event.context,

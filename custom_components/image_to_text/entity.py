@@ -1,8 +1,9 @@
 """Base classes of every entity: device, unique id, availability from the bridge, removal.
 
 Camera entities belong to one camera's device (linked to the bridge device with ``via_device``)
-and remove themselves from the entity registry when the bridge's info no longer lists their
-camera and task.
+and turn unavailable when the bridge's info no longer lists their camera and task: the device,
+its entities, names, areas and Energy links stay until the user deletes the device (see
+``async_remove_config_entry_device``), so a camera that is only briefly gone comes back whole.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import callback
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.util import slugify
 
 from .const import (
     TASKS,
     bridge_identifier,
     camera_display_name,
     camera_identifier,
+    entity_unique_id,
     signal_availability,
     signal_info,
 )
@@ -74,14 +76,27 @@ class CameraEntity(ImageToTextEntity):
         super().__init__(hub)
         self.camera = camera
         self.task = task
-        self._attr_unique_id = f"{hub.base_topic}_{camera}_{task}_{kind}"
+        self.kind = kind
         self._attr_device_info = DeviceInfo(
-            identifiers={camera_identifier(hub.base_topic, camera)},
+            identifiers={camera_identifier(hub.bridge_id, camera)},
             name=camera_display_name(camera),
             manufacturer="image-to-text",
             model="Camera",
-            via_device=bridge_identifier(hub.base_topic),
+            via_device=bridge_identifier(hub.bridge_id),
         )
+
+    @property
+    def unique_id(self) -> str:
+        """``<bridge_id>/<camera>/<task>/<kind>``, following the bridge's id if it changes."""
+        return entity_unique_id(self.hub.bridge_id, self.camera, self.task, self.kind)
+
+    def _keep_entity_id(self, domain: str) -> None:
+        """Suggest the entity id this entity always had (``event.front_door_caption``).
+
+        Names say what an entity is ("Front door caption event"); entity ids, which automations,
+        dashboards and blueprints use, stay as they were.
+        """
+        self.entity_id = f"{domain}.{slugify(self.camera)}_{slugify(self.task)}"
 
     def _use_task_name(self) -> None:
         """Name the entity after its task: a translation for known tasks, else the task itself."""
@@ -94,8 +109,13 @@ class CameraEntity(ImageToTextEntity):
         """The bridge's info still lists this entity's camera (and task, for task entities)."""
         return self.task in self.hub.tasks(self.camera)
 
+    @property
+    def available(self) -> bool:
+        """The bridge is online and still has this entity's camera (and task)."""
+        return self.hub.online and self.still_provided()
+
     async def async_added_to_hass(self) -> None:
-        """Also watch the bridge's info, to leave when the camera or task goes away."""
+        """Also watch the bridge's info: a camera or task may leave or come back."""
         await super().async_added_to_hass()
         self.async_on_remove(
             async_dispatcher_connect(self.hass, signal_info(self.hub.entry.entry_id), self._on_info)
@@ -105,16 +125,11 @@ class CameraEntity(ImageToTextEntity):
     def _on_info(self, _info: dict[str, Any]) -> None:
         if self.still_provided():
             self._handle_info()
-            return
-        registry = er.async_get(self.hass)
-        if registry.async_get(self.entity_id) is not None:
-            registry.async_remove(self.entity_id)
-        else:
-            self.hass.async_create_task(self.async_remove(force_remove=True))
+        self.async_write_ha_state()
 
     @callback
     def _handle_info(self) -> None:
-        """New info while still provided; entities that show info fields write their state."""
+        """New info while still provided, for entities that show info fields."""
 
 
 @callback
@@ -123,22 +138,33 @@ def async_follow_cameras(
     hub: ImageToTextHub,
     async_add_entities: AddEntitiesCallback,
     wanted: Callable[[ImageToTextHub], EntityFactories],
-) -> None:
+) -> Callable[..., None]:
     """Add a platform's entities now and whenever the bridge's info names new cameras or tasks.
 
-    Entities that are no longer wanted remove themselves (see ``CameraEntity``); forgetting their
-    unique ids here lets a camera that comes back get its entities again.
+    Entities that are no longer wanted stay, unavailable (see ``CameraEntity``); one that is
+    removed (its device deleted by the user) is forgotten here, so that its camera gets its
+    entities again if it ever comes back.
     """
-    known: set[str] = set()
+    known: set[str] = set()  # unique ids without the bridge id, which may change
+
+    def _build(key: str, factory: Callable[[], Entity]) -> Entity:
+        entity = factory()
+        known.add(key)
+        entity.async_on_remove(lambda: known.discard(key))
+        return entity
 
     @callback
     def _update(_info: dict[str, Any] | None = None) -> None:
         factories = wanted(hub) if hub.info is not None else {}
-        new = [build() for unique_id, build in factories.items() if unique_id not in known]
-        known.intersection_update(factories)
-        known.update(factories)
+        prefix = len(hub.bridge_id) + 1
+        new = [
+            _build(uid[prefix:], factory)
+            for uid, factory in factories.items()
+            if uid[prefix:] not in known
+        ]
         if new:
             async_add_entities(new)
 
     _update()
     entry.async_on_unload(async_dispatcher_connect(hub.hass, signal_info(entry.entry_id), _update))
+    return _update

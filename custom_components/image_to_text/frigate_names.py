@@ -38,7 +38,15 @@ _LOGGER = logging.getLogger(__name__)
 OPT_FRIGATE_NAMES = "frigate_names"
 OPT_NAME_WINDOW = "name_window"
 DEFAULT_NAME_WINDOW = 30
-FRIGATE_TOPIC = "frigate/tracked_object_update"
+OPT_FRIGATE_PREFIX = "frigate_prefix"
+#: Frigate's ``mqtt.topic_prefix`` (default ``frigate``); its names come on ``<prefix>/...``.
+DEFAULT_FRIGATE_PREFIX = "frigate"
+FRIGATE_TOPIC = f"{DEFAULT_FRIGATE_PREFIX}/tracked_object_update"
+
+
+def frigate_topic(prefix: str | None) -> str:
+    """The topic Frigate publishes recognised names on, under its topic prefix."""
+    return f"{(prefix or DEFAULT_FRIGATE_PREFIX).strip().strip('/')}/tracked_object_update"
 
 
 def signal_frigate_name(entry_id: str) -> str:
@@ -55,7 +63,7 @@ class RecognisedName:
     kind: str
 
 
-def parse_tracked_object_update(payload: str | bytes) -> RecognisedName | None:
+def parse_tracked_object_update(payload: str | bytes | bytearray) -> RecognisedName | None:
     """The name in one ``tracked_object_update`` payload, or None when it carries none."""
     try:
         data = json.loads(payload)
@@ -126,7 +134,8 @@ async def async_setup_frigate_names(hass: HomeAssistant, entry: ConfigEntry) -> 
         _LOGGER.debug("Frigate recognised %s on %s", recognised.name, recognised.camera)
         async_dispatcher_send(hass, signal, recognised.camera, recognised.name)
 
-    return await mqtt.async_subscribe(hass, FRIGATE_TOPIC, _on_update, qos=0)
+    topic = frigate_topic(entry.options.get(OPT_FRIGATE_PREFIX))
+    return await mqtt.async_subscribe(hass, topic, _on_update, qos=0)
 
 
 @callback

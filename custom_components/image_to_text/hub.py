@@ -34,10 +34,23 @@ from .const import (
     signal_result,
     signal_state,
 )
-from .protocol import ProtocolError, Topics, parse_error, parse_info, parse_result, parse_state
+from .issues import async_update_model_issues
+from .limits import MAX_EVENT_BYTES, fit
+from .migrate import known_bridge_id, rekey
+from .protocol import (
+    ProtocolError,
+    Topics,
+    is_camera_name,
+    parse_error,
+    parse_info,
+    parse_result,
+    parse_state,
+)
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
+
+    from .announce import Announcer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,11 +64,12 @@ class ImageToTextData:
     """What a loaded config entry keeps in ``entry.runtime_data``."""
 
     hub: ImageToTextHub
+    announcer: Announcer
 
 
 if TYPE_CHECKING:
-    # HA 2024.3 (the test environment) has no generic ConfigEntry; newer versions do.
-    ImageToTextConfigEntry = ConfigEntry[ImageToTextData]  # type: ignore[type-arg,misc]
+    # Type-checked against today's core (generic ConfigEntry); 2024.3 never evaluates this.
+    ImageToTextConfigEntry = ConfigEntry[ImageToTextData]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,9 @@ class ImageToTextHub:
         self.entry = entry
         self.base_topic: str = entry.data[CONF_BASE_TOPIC]
         self.topics = Topics(self.base_topic)
+        # The id the registry already uses (the bridge's own, as last seen), else the base topic
+        # (the protocol's default bridge id) until the bridge's info says otherwise.
+        self.bridge_id: str = known_bridge_id(hass, entry) or self.base_topic
         self.info: dict[str, Any] | None = None
         self.cameras: dict[str, dict[str, Any]] = {}
         self.last_result: dict[tuple[str, str], dict[str, Any]] = {}
@@ -87,6 +104,7 @@ class ImageToTextHub:
         self._lost_logged = False
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._listening_since: datetime | None = None
+        self._bridge_id_warned = False
 
     @property
     def online(self) -> bool:
@@ -96,7 +114,8 @@ class ImageToTextHub:
         """
         return self._broker_connected and self._state is not False and self.info is not None
 
-    def _offline_reason(self) -> str:
+    def offline_reason(self) -> str:
+        """Why the bridge counts as offline, in words for a log line or an error."""
         if not self._broker_connected:
             return "Home Assistant lost its MQTT broker"
         if self._state is False:
@@ -107,6 +126,13 @@ class ImageToTextHub:
         """The tasks the bridge runs for one camera (empty when it does not know the camera)."""
         return list(self.cameras.get(camera, {}).get("tasks", []))
 
+    def models(self) -> dict[str, dict[str, Any]]:
+        """The bridge's models by task, from its info: engine, model, status and error."""
+        models = (self.info or {}).get("models")
+        if not isinstance(models, dict):
+            return {}
+        return {task: model for task, model in models.items() if isinstance(model, dict)}
+
     def counters(self, camera: str) -> dict[str, Any]:
         """The bridge's counters of one camera, from its info."""
         counters = (self.info or {}).get("counters", {})
@@ -116,7 +142,7 @@ class ImageToTextHub:
     def camera_device_id(self, camera: str) -> str | None:
         """The device registry id of a camera's device, if it has been created."""
         device = dr.async_get(self.hass).async_get_device(
-            identifiers={camera_identifier(self.base_topic, camera)}
+            identifiers={camera_identifier(self.bridge_id, camera)}
         )
         return device.id if device else None
 
@@ -173,35 +199,59 @@ class ImageToTextHub:
         except ProtocolError as err:
             self._ignore(msg.topic, err)
             return
+        self._adopt_bridge_id(info)
         removed = set(self.cameras) - set(info["cameras"])
         self.info = info
         self.cameras = info["cameras"]
         for key in [key for key in self.last_result if key[0] in removed]:
             del self.last_result[key]
         self._update_bridge_device(info)
+        async_update_model_issues(self.hass, self.entry.entry_id, self.base_topic, self.models())
         async_dispatcher_send(self.hass, signal_info(self.entry.entry_id), info)
-        self._remove_camera_devices(removed)
+        for camera in removed:
+            _LOGGER.info(
+                "Camera %s left bridge %s: its entities are unavailable; delete its device "
+                "if it is gone for good",
+                camera,
+                self.base_topic,
+            )
         self._availability_changed()
+
+    def _adopt_bridge_id(self, info: dict[str, Any]) -> None:
+        """Take the bridge's ``bridge_id``; when it differs from the one in use, move the ids.
+
+        The first time a bridge with its own ``bridge.id`` is seen, or after the base topic
+        changed (reconfigure) and the default id with it, every unique id and device identifier
+        moves to the new id (history and Energy statistics stay). An id another entry already
+        uses is refused with a warning: two bridges must not share one.
+        """
+        bridge_id = info.get("bridge_id")
+        if not isinstance(bridge_id, str) or not bridge_id or bridge_id == self.bridge_id:
+            return
+        if rekey(self.hass, self.entry, self.bridge_id, bridge_id):
+            _LOGGER.info(
+                "Image to text bridge %s has id %s (was %s)",
+                self.base_topic,
+                bridge_id,
+                self.bridge_id,
+            )
+            self.bridge_id = bridge_id
+        elif not self._bridge_id_warned:
+            self._bridge_id_warned = True
+            _LOGGER.warning(
+                "Image to text bridge %s says its id is %s, which another bridge already has; "
+                "give each bridge its own bridge.id. Keeping %s",
+                self.base_topic,
+                bridge_id,
+                self.bridge_id,
+            )
 
     def _update_bridge_device(self, info: dict[str, Any]) -> None:
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={bridge_identifier(self.base_topic)})
+        device = registry.async_get_device(identifiers={bridge_identifier(self.bridge_id)})
         version = info.get("version")
         if device is not None and isinstance(version, str) and device.sw_version != version:
             registry.async_update_device(device.id, sw_version=version)
-
-    def _remove_camera_devices(self, cameras: set[str]) -> None:
-        """Cameras the bridge no longer has lose their device (and with it their entities)."""
-        registry = dr.async_get(self.hass)
-        for camera in cameras:
-            device = registry.async_get_device(
-                identifiers={camera_identifier(self.base_topic, camera)}
-            )
-            if device is not None:
-                _LOGGER.info(
-                    "Camera %s left bridge %s; removing its device", camera, self.base_topic
-                )
-                registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
 
     def _availability_changed(self) -> None:
         online = self.online
@@ -214,7 +264,7 @@ class ImageToTextHub:
             _LOGGER.warning(
                 "Image to text bridge %s is unavailable: %s",
                 self.base_topic,
-                self._offline_reason(),
+                self.offline_reason(),
             )
             self._lost_logged = True
         self._was_online = online
@@ -226,7 +276,8 @@ class ImageToTextHub:
         if levels is None or len(levels) != _RESULT_LEVELS:
             return
         camera, task = levels
-        if camera in ("bridge", "reply") or task in ("request", "set"):
+        # Reserved names are the bridge's own topics, ``reply`` the analyze action's replies.
+        if not is_camera_name(camera) or camera == "reply" or task in ("request", "set"):
             return
         if task == "error":
             self._handle_error(msg, camera)
@@ -250,12 +301,16 @@ class ImageToTextHub:
         async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
         self.hass.bus.async_fire(
             EVENT_RESULT,
-            {
-                **result,
-                "entry_id": self.entry.entry_id,
-                "base_topic": self.base_topic,
-                "device_id": self.camera_device_id(camera),
-            },
+            fit(
+                {
+                    **result,
+                    "entry_id": self.entry.entry_id,
+                    "base_topic": self.base_topic,
+                    "device_id": self.camera_device_id(camera),
+                },
+                MAX_EVENT_BYTES,
+                whole_text=True,
+            ),
         )
 
     def _is_news(self, result: dict[str, Any], previous: dict[str, Any] | None) -> bool:
@@ -290,12 +345,16 @@ class ImageToTextHub:
         # For automations: "tell me when the gas meter's reading is held back", say.
         self.hass.bus.async_fire(
             EVENT_ERROR,
-            {
-                **error,
-                "entry_id": self.entry.entry_id,
-                "base_topic": self.base_topic,
-                "device_id": self.camera_device_id(camera),
-            },
+            fit(
+                {
+                    **error,
+                    "entry_id": self.entry.entry_id,
+                    "base_topic": self.base_topic,
+                    "device_id": self.camera_device_id(camera),
+                },
+                MAX_EVENT_BYTES,
+                whole_text=True,
+            ),
         )
 
     @callback
@@ -305,7 +364,9 @@ class ImageToTextHub:
             return
         camera, task, _ = levels
         payload = msg.payload
-        jpeg = payload if isinstance(payload, bytes) else payload.encode("latin-1")
+        jpeg = (
+            bytes(payload) if isinstance(payload, bytes | bytearray) else payload.encode("latin-1")
+        )
         content_type = _image_type(jpeg)
         if content_type is None:
             self._ignore(msg.topic, ProtocolError("neither a JPEG nor a PNG"))
@@ -323,10 +384,10 @@ def _image_type(data: bytes) -> str | None:
     return None
 
 
-def bridge_device_info(base_topic: str) -> dict[str, Any]:
+def bridge_device_info(base_topic: str, bridge_id: str) -> dict[str, Any]:
     """Keyword arguments for the bridge device in the device registry."""
     return {
-        "identifiers": {bridge_identifier(base_topic)},
+        "identifiers": {bridge_identifier(bridge_id)},
         "name": f"Image to text bridge ({base_topic})"
         if base_topic != DOMAIN
         else "Image to text bridge",

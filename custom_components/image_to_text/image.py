@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from homeassistant.components.image import ImageEntity
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import signal_image
+from .const import TASK_LABELS, entity_unique_id, signal_image
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 
 if TYPE_CHECKING:
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
     from .hub import ImageToTextHub
+
+
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(
@@ -29,8 +34,8 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            f"{hub.base_topic}_{camera}_{task}_image": (
-                lambda c=camera, t=task: AnalysedFrame(hass, hub, c, t)
+            entity_unique_id(hub.bridge_id, camera, task, "image"): (
+                partial(AnalysedFrame, hass, hub, camera, task)
             )
             for camera in hub.cameras
             for task in hub.tasks(camera)
@@ -47,7 +52,13 @@ class AnalysedFrame(CameraEntity, ImageEntity):
     def __init__(self, hass: HomeAssistant, hub: ImageToTextHub, camera: str, task: str) -> None:
         CameraEntity.__init__(self, hub, camera, task, "image")
         ImageEntity.__init__(self, hass)
-        self._use_task_name()
+        # "Analysed frame" for a camera with one task, else "Caption analysed frame" (strings.json)
+        if len(hub.tasks(camera)) <= 1:
+            self._attr_translation_key = "analysed_frame"
+        else:
+            self._attr_translation_key = "task_analysed_frame"
+            self._attr_translation_placeholders = {"task": TASK_LABELS.get(task, task)}
+        self._keep_entity_id("image")
         received = hub.last_image.get((camera, task))
         self._image = received.jpeg if received else None
         self._attr_image_last_updated = received.received_at if received else None

@@ -21,20 +21,33 @@ from homeassistant.config_entries import ConfigEntry, OptionsFlow
 from homeassistant.helpers import selector
 
 from .announce import (
+    CONF_CHANGED_WINDOW,
     CONF_COOLDOWN,
     CONF_FRIGATE_CAMERA,
     CONF_MEDIA_PLAYERS,
     CONF_MESSAGE,
     CONF_ONLY_CHANGED,
     CONF_ONLY_KEYWORDS,
+    CONF_QUIET_END,
+    CONF_QUIET_START,
+    CONF_SATELLITES,
     CONF_TTS_ENTITY,
+    CONF_VOLUME,
+    DEFAULT_CHANGED_WINDOW,
     DEFAULT_COOLDOWN,
     DEFAULT_MESSAGE,
     OPT_ANNOUNCEMENTS,
     OPT_KEYWORDS,
+    satellites_supported,
 )
 from .const import CONF_KEYWORD_HOLD, DEFAULT_KEYWORD_HOLD, TASK_CAPTION
-from .frigate_names import DEFAULT_NAME_WINDOW, OPT_FRIGATE_NAMES, OPT_NAME_WINDOW
+from .frigate_names import (
+    DEFAULT_FRIGATE_PREFIX,
+    DEFAULT_NAME_WINDOW,
+    OPT_FRIGATE_NAMES,
+    OPT_FRIGATE_PREFIX,
+    OPT_NAME_WINDOW,
+)
 
 if TYPE_CHECKING:
     # Annotations only (HA 2024.4+ names it; 2024.3, the test core, never needs it at run time).
@@ -188,10 +201,13 @@ class ImageToTextOptionsFlow(OptionsFlow):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """One camera's stored announcement from the form, and the form's errors."""
         errors: dict[str, str] = {}
-        if not user_input.get(CONF_TTS_ENTITY):
-            errors[CONF_TTS_ENTITY] = "tts_required"
-        if not user_input.get(CONF_MEDIA_PLAYERS):
-            errors[CONF_MEDIA_PLAYERS] = "media_player_required"
+        satellites = list(user_input.get(CONF_SATELLITES, []))
+        speakers = user_input.get(CONF_TTS_ENTITY) or user_input.get(CONF_MEDIA_PLAYERS)
+        if not satellites or speakers:  # voice satellites alone need no TTS entity or speakers
+            if not user_input.get(CONF_TTS_ENTITY):
+                errors[CONF_TTS_ENTITY] = "tts_required"
+            if not user_input.get(CONF_MEDIA_PLAYERS):
+                errors[CONF_MEDIA_PLAYERS] = "media_player_required"
         # The template selector has already refused a message that is not a valid template.
         message = str(user_input.get(CONF_MESSAGE) or DEFAULT_MESSAGE)
         config: dict[str, Any] = {
@@ -201,7 +217,15 @@ class ImageToTextOptionsFlow(OptionsFlow):
             CONF_COOLDOWN: int(user_input.get(CONF_COOLDOWN, DEFAULT_COOLDOWN)),
             CONF_ONLY_KEYWORDS: bool(user_input.get(CONF_ONLY_KEYWORDS, False)),
             CONF_ONLY_CHANGED: bool(user_input.get(CONF_ONLY_CHANGED, True)),
+            CONF_CHANGED_WINDOW: int(user_input.get(CONF_CHANGED_WINDOW, DEFAULT_CHANGED_WINDOW)),
         }
+        for key in (CONF_QUIET_START, CONF_QUIET_END):
+            if user_input.get(key):
+                config[key] = str(user_input[key])
+        if user_input.get(CONF_VOLUME) is not None:
+            config[CONF_VOLUME] = int(user_input[CONF_VOLUME])
+        if satellites:
+            config[CONF_SATELLITES] = satellites
         frigate_camera = str(user_input.get(CONF_FRIGATE_CAMERA) or "").strip()
         if frigate_camera and frigate_camera != camera:
             config[CONF_FRIGATE_CAMERA] = frigate_camera
@@ -212,6 +236,14 @@ class ImageToTextOptionsFlow(OptionsFlow):
 
         def suggested(key: str, default: Any) -> dict[str, Any]:
             return {"suggested_value": current.get(key, default)}
+
+        satellites: dict[Any, Any] = {}
+        if satellites_supported(self.hass):  # voice satellites announce since HA 2024.12
+            satellites[
+                vol.Optional(CONF_SATELLITES, description=suggested(CONF_SATELLITES, []))
+            ] = selector.EntitySelector(
+                selector.EntitySelectorConfig(domain="assist_satellite", multiple=True)
+            )
 
         return vol.Schema(
             {
@@ -236,6 +268,22 @@ class ImageToTextOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_ONLY_CHANGED, default=current.get(CONF_ONLY_CHANGED, True)
                 ): selector.BooleanSelector(),
+                vol.Required(
+                    CONF_CHANGED_WINDOW,
+                    default=current.get(CONF_CHANGED_WINDOW, DEFAULT_CHANGED_WINDOW),
+                ): _SECONDS,
+                vol.Optional(
+                    CONF_QUIET_START, description=suggested(CONF_QUIET_START, None)
+                ): selector.TimeSelector(),
+                vol.Optional(
+                    CONF_QUIET_END, description=suggested(CONF_QUIET_END, None)
+                ): selector.TimeSelector(),
+                vol.Optional(
+                    CONF_VOLUME, description=suggested(CONF_VOLUME, None)
+                ): selector.NumberSelector(
+                    selector.NumberSelectorConfig(min=0, max=100, step=5, unit_of_measurement="%")
+                ),
+                **satellites,
                 vol.Optional(
                     CONF_FRIGATE_CAMERA, description=suggested(CONF_FRIGATE_CAMERA, camera)
                 ): selector.TextSelector(),
@@ -250,6 +298,9 @@ class ImageToTextOptionsFlow(OptionsFlow):
                 {
                     OPT_FRIGATE_NAMES: bool(user_input[OPT_FRIGATE_NAMES]),
                     OPT_NAME_WINDOW: int(user_input[OPT_NAME_WINDOW]),
+                    OPT_FRIGATE_PREFIX: str(
+                        user_input.get(OPT_FRIGATE_PREFIX) or DEFAULT_FRIGATE_PREFIX
+                    ).strip("/ "),
                 }
             )
         schema = vol.Schema(
@@ -260,6 +311,10 @@ class ImageToTextOptionsFlow(OptionsFlow):
                 vol.Required(
                     OPT_NAME_WINDOW, default=options.get(OPT_NAME_WINDOW, DEFAULT_NAME_WINDOW)
                 ): _SECONDS,
+                vol.Required(
+                    OPT_FRIGATE_PREFIX,
+                    default=options.get(OPT_FRIGATE_PREFIX, DEFAULT_FRIGATE_PREFIX),
+                ): selector.TextSelector(),
             }
         )
         return self.async_show_form(step_id="names", data_schema=schema)

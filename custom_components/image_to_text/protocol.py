@@ -22,13 +22,27 @@ PROTOCOL_VERSION: Final = 1
 STATE_ONLINE: Final = "online"
 STATE_OFFLINE: Final = "offline"
 
-#: A camera name is one MQTT topic level: no separators, no wildcards.
-_CAMERA_NAME = re.compile(r"^[^/#+\s]+$")
+#: The one camera-name rule (tests/fixtures/protocol/camera_names.json, checked by the tests):
+#: one MQTT topic level of 1 to 64 characters, without separators, wildcards, whitespace or
+#: control characters.
+CAMERA_NAME_PATTERN: Final = "^[^/+#\\s\\u0000-\\u001f\\u007f]{1,64}$"
+#: The bridge's own topics under the base topic: never a camera, whatever else matches.
+RESERVED_CAMERA_NAMES: Final = frozenset({"bridge", "bridges", "request", "faces"})
+_CAMERA_NAME = re.compile(CAMERA_NAME_PATTERN)
 
 _RESULT_STRINGS: Final = ("camera", "task", "text")
 _RESULT_OPTIONAL_STRINGS: Final = ("frame_id", "model", "captured_at", "published_at")
 _ERROR_STRINGS: Final = ("camera", "error")
 _ERROR_OPTIONAL_STRINGS: Final = ("detail", "task", "model")
+
+
+def is_camera_name(name: object) -> bool:
+    """Whether ``name`` can be a camera of the bridge (the protocol's one rule)."""
+    return (
+        isinstance(name, str)
+        and name not in RESERVED_CAMERA_NAMES
+        and _CAMERA_NAME.fullmatch(name) is not None
+    )
 
 
 class ProtocolError(ValueError):
@@ -71,7 +85,7 @@ class Topics:
         return topic[len(prefix) :].split("/")
 
 
-def _decode_object(payload: bytes | str) -> dict[str, Any]:
+def _decode_object(payload: bytes | bytearray | str) -> dict[str, Any]:
     """Decode a JSON object of protocol version 1."""
     try:
         data = json.loads(payload)
@@ -101,9 +115,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def parse_state(payload: bytes | str) -> bool:
+def parse_state(payload: bytes | bytearray | str) -> bool:
     """``online`` → True, ``offline`` → False; anything else is an error."""
-    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else payload
     text = text.strip()
     if text == STATE_ONLINE:
         return True
@@ -113,7 +127,7 @@ def parse_state(payload: bytes | str) -> bool:
 
 
 def parse_result(
-    payload: bytes | str, *, camera: str | None = None, task: str | None = None
+    payload: bytes | bytearray | str, *, camera: str | None = None, task: str | None = None
 ) -> dict[str, Any]:
     """A result: caption, OCR (with ``lines``) or meter (with a numeric ``value``).
 
@@ -133,7 +147,7 @@ def parse_result(
     return data
 
 
-def parse_error(payload: bytes | str) -> dict[str, Any]:
+def parse_error(payload: bytes | bytearray | str) -> dict[str, Any]:
     """An error event: a stable ``error`` code, a ``detail`` sentence, the frame's id or null."""
     data = _decode_object(payload)
     _require_strings(data, _ERROR_STRINGS)
@@ -144,15 +158,15 @@ def parse_error(payload: bytes | str) -> dict[str, Any]:
     return data
 
 
-def parse_info(payload: bytes | str) -> dict[str, Any]:
+def parse_info(payload: bytes | bytearray | str) -> dict[str, Any]:
     """The bridge's info: every camera with its tasks (and meter settings), and counters."""
     data = _decode_object(payload)
     cameras = data.get("cameras")
     if not isinstance(cameras, dict):
         raise ProtocolError("field 'cameras' missing or not an object")
     for name, camera in cameras.items():
-        if not _CAMERA_NAME.match(name):
-            raise ProtocolError(f"camera name {name!r} is not one MQTT topic level")
+        if not is_camera_name(name):
+            raise ProtocolError(f"{name!r} is not a camera name (one topic level, not reserved)")
         if not isinstance(camera, dict):
             raise ProtocolError(f"camera {name!r} is not an object")
         tasks = camera.get("tasks")

@@ -8,6 +8,7 @@ from the bridge's info. Health sensors (diagnostic) show the bridge's counters o
 from __future__ import annotations
 
 from contextlib import suppress
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
@@ -19,8 +20,9 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, signal_state
+from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, entity_unique_id, signal_state
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
+from .limits import MAX_ATTRIBUTES_BYTES, PER_FRAME_ATTRIBUTES, fit
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
 RESULT_ATTRIBUTES = ("camera", "model", "latency_ms", "frame_id", "captured_at")
 METER_ATTRIBUTES = ("raw", "text", "digit_confidence")
 HEALTH_TASK = "health"
+
+
+# Push only: entities are written from MQTT callbacks, never polled or updated in parallel.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(
@@ -49,18 +55,21 @@ def _wanted(hub: ImageToTextHub) -> EntityFactories:
     for camera in hub.cameras:
         for task in hub.tasks(camera):
             sensor_class = MeterSensor if task == TASK_METER else TextSensor
-            wanted[f"{hub.base_topic}_{camera}_{task}_text"] = (
-                lambda c=camera, t=task, cls=sensor_class: cls(hub, c, t)
+            wanted[entity_unique_id(hub.bridge_id, camera, task, "text")] = partial(
+                sensor_class, hub, camera, task
             )
         for health in HEALTH_SENSORS:
-            wanted[f"{hub.base_topic}_{camera}_{HEALTH_TASK}_{health.kind}"] = (
-                lambda c=camera, h=health: h(hub, c)
+            wanted[entity_unique_id(hub.bridge_id, camera, HEALTH_TASK, health.kind)] = partial(
+                health, hub, camera
             )
     return wanted
 
 
 class ResultSensor(CameraEntity, SensorEntity):
     """The latest result of one camera and task (restored from the bridge's retained result)."""
+
+    # frame id, times and latency change with every frame: shown, but not written to the recorder
+    _unrecorded_attributes = PER_FRAME_ATTRIBUTES
 
     def __init__(self, hub: ImageToTextHub, camera: str, task: str) -> None:
         super().__init__(hub, camera, task, "text")
@@ -93,7 +102,7 @@ class ResultSensor(CameraEntity, SensorEntity):
             return None
         attributes = {key: result.get(key) for key in RESULT_ATTRIBUTES}
         attributes.update(self._more_attributes(result))
-        return attributes
+        return fit(attributes, MAX_ATTRIBUTES_BYTES)
 
     def _more_attributes(self, _result: dict[str, Any]) -> dict[str, Any]:
         return {}
@@ -150,7 +159,6 @@ class MeterSensor(ResultSensor):
     @callback
     def _handle_info(self) -> None:
         self._apply_meter_settings()
-        self.async_write_ha_state()
 
     @callback
     def _on_result(self, camera: str, task: str) -> None:
@@ -172,6 +180,8 @@ class HealthSensor(CameraEntity, SensorEntity):
     """One of the bridge's counters of a camera (from its info), a diagnostic."""
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
+    # counters for troubleshooting: off until a user wants them (Settings > Entities)
+    _attr_entity_registry_enabled_default = False
     kind: str
     counter: str
 
@@ -181,10 +191,6 @@ class HealthSensor(CameraEntity, SensorEntity):
     def still_provided(self) -> bool:
         """Health sensors stay as long as the camera does."""
         return self.camera in self.hub.cameras
-
-    @callback
-    def _handle_info(self) -> None:
-        self.async_write_ha_state()
 
     @property
     def native_value(self) -> float | None:

@@ -32,9 +32,10 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 
 from .const import CONF_BASE_TOPIC, DOMAIN, TASKS
-from .protocol import ProtocolError, parse_error, parse_result
+from .protocol import ProtocolError, is_camera_name, parse_error, parse_result
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,15 +53,21 @@ ATTR_TIMEOUT = "timeout"
 ATTR_VALUE = "value"
 
 DEFAULT_TIMEOUT = 30.0
-_CAMERA_NAME = re.compile(r"^[a-z0-9_]+$")
 _DATA_URL_PREFIX = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 
 
 def _bridge_camera(value: Any) -> str:
-    """A bridge camera name as the protocol spells it (lower-case letters, digits, ``_``)."""
+    """A camera's device (the form's device selector) or its name by the protocol's one rule.
+
+    A device id is also a valid camera name; which one it is is decided at call time
+    (``_camera_name``), against the device registry.
+    """
     text = str(cv.string(value))
-    if not _CAMERA_NAME.match(text):
-        raise vol.Invalid("a bridge camera name has only lower-case letters, digits and _")
+    if not is_camera_name(text):
+        raise vol.Invalid(
+            "a bridge camera name is one MQTT topic level of 1 to 64 characters "
+            "(no '/', '+', '#', spaces or control characters) and not a reserved name"
+        )
     return text
 
 
@@ -210,7 +217,7 @@ async def _build_request(
     else:
         request["url"] = data[ATTR_URL]
     if ATTR_CAMERA in data:
-        request["camera"] = data[ATTR_CAMERA]
+        request["camera"] = data[ATTR_CAMERA]  # already a camera name (_camera_name)
     if ATTR_PROMPT in data:
         request["prompt"] = data[ATTR_PROMPT]
     return request
@@ -220,12 +227,24 @@ async def async_analyze(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     """Send one picture to the bridge and return its reply (a result JSON) as the response."""
     entry = _resolve_entry(hass, call)
     base = _base_topic(entry)
+    hub = entry.runtime_data.hub
+    if not hub.online:
+        # at once, rather than after the whole timeout: nobody would answer
+        raise HomeAssistantError(
+            f"Image to text bridge {base} is offline: {hub.offline_reason()}",
+            translation_domain=DOMAIN,
+            translation_key="bridge_offline",
+            translation_placeholders={"base_topic": base, "reason": hub.offline_reason()},
+        )
     request_id = uuid.uuid4().hex
     reply_to = f"{base}/reply/{request_id}"
-    request = await _build_request(hass, dict(call.data), request_id, reply_to)
+    data = dict(call.data)
+    if ATTR_CAMERA in data:
+        data[ATTR_CAMERA] = _camera_name(hass, entry, data[ATTR_CAMERA])
+    request = await _build_request(hass, data, request_id, reply_to)
     timeout: float = call.data[ATTR_TIMEOUT]
 
-    reply: asyncio.Future[bytes | str] = hass.loop.create_future()
+    reply: asyncio.Future[bytes | bytearray | str] = hass.loop.create_future()
 
     @callback
     def _on_reply(msg: mqtt.ReceiveMessage) -> None:
@@ -257,7 +276,7 @@ async def async_analyze(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     return _checked_reply(payload)
 
 
-def _checked_reply(payload: bytes | str) -> dict[str, Any]:
+def _checked_reply(payload: bytes | bytearray | str) -> dict[str, Any]:
     """The bridge's reply as the response; an error reply, or one without a text, raises.
 
     The reply is a result or an error (docs/protocol.md, "Request"), checked by protocol.py. A
@@ -304,7 +323,7 @@ async def async_set_meter(hass: HomeAssistant, call: ServiceCall) -> None:
     """Publish a meter's current value, read by a person, for the bridge's plausibility checks."""
     entry = _resolve_entry(hass, call)
     base = _base_topic(entry)
-    camera_name: str = call.data[ATTR_CAMERA]
+    camera_name = _camera_name(hass, entry, call.data[ATTR_CAMERA])
     cameras = _known_cameras(entry)
     if cameras is not None and "meter" not in cameras.get(camera_name, {}).get("tasks", []):
         raise ServiceValidationError(
@@ -319,6 +338,25 @@ async def async_set_meter(hass: HomeAssistant, call: ServiceCall) -> None:
         _format_number(call.data[ATTR_VALUE]),
         qos=1,
         retain=False,
+    )
+
+
+def _camera_name(hass: HomeAssistant, entry: ConfigEntry, value: str) -> str:
+    """The bridge camera a call names: a camera device of this bridge, else the name itself."""
+    device = dr.async_get(hass).async_get(value)
+    if device is None:
+        return value
+    prefix = f"{entry.runtime_data.hub.bridge_id}/"
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN and identifier.startswith(prefix):
+            camera = identifier[len(prefix) :]
+            if is_camera_name(camera):
+                return camera
+    raise ServiceValidationError(
+        f"Device {device.name or value} is not a camera of this Image to text bridge",
+        translation_domain=DOMAIN,
+        translation_key="not_a_camera",
+        translation_placeholders={"device": str(device.name or value)},
     )
 
 

@@ -8,7 +8,6 @@ under test, and custom integrations are enabled for every test.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,17 +15,19 @@ from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 # Import it now, while the repository root comes first: Home Assistant later imports
 # ``custom_components`` with its test configuration folder in front, and the first import wins.
+from ha_support import BASE, PROTOCOL_FIXTURES, async_setup_bridge  # noqa: E402
+from ha_support import protocol_fixture as load_protocol_fixture  # noqa: E402
+
 import custom_components  # noqa: E402, F401
 
-PROTOCOL_FIXTURES = REPO / "tests" / "fixtures" / "protocol"
-BASE = "image_to_text"
+__all__ = ["BASE", "PROTOCOL_FIXTURES", "REPO", "load_protocol_fixture"]
 
 
 @pytest.fixture(autouse=True)
@@ -36,14 +37,19 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     Only tests that use ``hass`` get one: pure protocol tests and the end-to-end story (which runs
     Home Assistant as its own process) do not start an in-process core for nothing.
     """
+    if "recorder_mock" in request.fixturenames:
+        # the recorder's database must exist before ``hass`` starts
+        request.getfixturevalue("recorder_mock")
     if "hass" in request.fixturenames:
         request.getfixturevalue("enable_custom_integrations")
 
 
-def load_protocol_fixture(name: str) -> dict[str, Any]:
-    """One of the example payloads both test suites share, e.g. ``caption_result``."""
-    data: dict[str, Any] = json.loads((PROTOCOL_FIXTURES / f"{name}.json").read_text())
-    return data
+@pytest.fixture
+def diagnostics_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diagnostic counters enabled, as a user would in Settings > Entities."""
+    from custom_components.image_to_text.sensor import HealthSensor
+
+    monkeypatch.setattr(HealthSensor, "_attr_entity_registry_enabled_default", True)
 
 
 @pytest.fixture
@@ -63,21 +69,6 @@ def setup_bridge(hass: HomeAssistant, mqtt_mock: Any) -> Callable[..., Awaitable
         online: bool = True,
         info: dict[str, Any] | None = None,
     ) -> MockConfigEntry:
-        entry = MockConfigEntry(
-            domain="image_to_text",
-            data={"base_topic": BASE},
-            unique_id=BASE,
-            title=f"Image to text ({BASE})",
-            options=options or {},
-        )
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        if online:
-            async_fire_mqtt_message(hass, f"{BASE}/bridge/state", "online", retain=True)
-            payload = info if info is not None else load_protocol_fixture("info")
-            async_fire_mqtt_message(hass, f"{BASE}/bridge/info", json.dumps(payload), retain=True)
-            await hass.async_block_till_done()
-        return entry
+        return await async_setup_bridge(hass, options, online=online, info=info)
 
     return _setup

@@ -33,9 +33,14 @@ def protocol_fixture(name: str) -> dict[str, Any]:
 
 
 async def async_setup_bridge(
-    hass: HomeAssistant, options: dict[str, Any] | None = None, *, online: bool = True
+    hass: HomeAssistant,
+    options: dict[str, Any] | None = None,
+    *,
+    online: bool = True,
+    info: dict[str, Any] | None = None,
 ) -> MockConfigEntry:
-    """A loaded image_to_text entry; with ``online`` the bridge has sent its state and info."""
+    """A loaded image_to_text entry; with ``online`` the bridge has sent its state and ``info``
+    (by default the shared ``info.json``)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         data={"base_topic": BASE},
@@ -48,9 +53,8 @@ async def async_setup_bridge(
     await hass.async_block_till_done()
     if online:
         async_fire_mqtt_message(hass, f"{BASE}/bridge/state", "online", retain=True)
-        async_fire_mqtt_message(
-            hass, f"{BASE}/bridge/info", json.dumps(protocol_fixture("info")), retain=True
-        )
+        payload = info if info is not None else protocol_fixture("info")
+        async_fire_mqtt_message(hass, f"{BASE}/bridge/info", json.dumps(payload), retain=True)
         await hass.async_block_till_done()
     return entry
 
@@ -64,7 +68,7 @@ async def async_publish_caption(hass: HomeAssistant, camera: str, text: str) -> 
 
 def camera_device(hass: HomeAssistant, camera: str) -> dr.DeviceEntry:
     """The device registry entry of one of the bridge's cameras."""
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}_{camera}")})
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}/{camera}")})
     assert device is not None, f"no device for camera {camera}"
     return device
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from ha_support import BASE, async_publish_caption, async_setup_bridge, protocol_fixture
-from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.core import Event, HomeAssistant, ServiceCall, callback
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     async_fire_mqtt_message,
     async_mock_service,
@@ -260,3 +262,176 @@ async def test_an_announcement_set_up_in_the_options_flow_speaks_the_next_captio
     await async_publish_caption(hass, "front_door", "a man at the door")
 
     assert _spoken(speak) == ["Front door says a man at the door"]
+
+
+def _face(name: str) -> str:
+    return json.dumps(
+        {"type": "face", "id": f"{name}-1", "camera": "front_door", "name": name, "score": 0.9}
+    )
+
+
+async def test_the_same_words_are_news_again_after_the_cameras_window(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    await async_setup_bridge(
+        hass, _options(cooldown=0, changed_window=600, message="{{ caption }}")
+    )
+
+    await async_publish_caption(hass, "front_door", "a man standing in front of a door")
+    freezer.tick(timedelta(seconds=599))
+    await async_publish_caption(hass, "front_door", "a man standing in front of a door")
+    freezer.tick(timedelta(seconds=2))
+    await async_publish_caption(hass, "front_door", "a man standing in front of a door")
+
+    assert len(speak) == 2  # a real visitor ten minutes later is announced
+
+
+async def test_a_different_name_is_always_news_even_with_the_same_caption(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    options = {**_options(cooldown=60), "frigate_names": True, "name_window": 30}
+    await async_setup_bridge(hass, options)
+
+    async_fire_mqtt_message(hass, "frigate/tracked_object_update", _face("Anna"))
+    await async_publish_caption(hass, "front_door", "a person at the door")
+    freezer.tick(timedelta(seconds=5))
+    async_fire_mqtt_message(hass, "frigate/tracked_object_update", _face("Bob"))
+    await async_publish_caption(hass, "front_door", "a person at the door")
+
+    assert _spoken(speak) == [
+        "Anna is at Front door: a person at the door",
+        "Bob is at Front door: a person at the door",
+    ]
+
+
+async def test_quiet_hours_keep_the_speakers_silent_across_midnight(
+    hass: HomeAssistant, mqtt_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    freezer.move_to(dt_util.as_utc(dt_util.now().replace(hour=23, minute=30)))
+    quiet = {"quiet_start": "22:00:00", "quiet_end": "07:00:00"}
+    await async_setup_bridge(hass, _options(cooldown=0, message="{{ caption }}", **quiet))
+
+    await async_publish_caption(hass, "front_door", "a fox on the lawn")
+    freezer.move_to(dt_util.as_utc(dt_util.now().replace(hour=7, minute=30)))
+    await async_publish_caption(hass, "front_door", "a man with a parcel")
+
+    assert _spoken(speak) == ["a man with a parcel"]
+
+
+@pytest.mark.parametrize(
+    "switch", ["switch.image_to_text_bridge_announcements", "switch.front_door_announcements"]
+)
+async def test_a_mute_switch_silences_announcements_without_a_reload(
+    hass: HomeAssistant, mqtt_mock: Any, switch: str
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    entry = await async_setup_bridge(hass, _options(cooldown=0, message="{{ caption }}"))
+    hub = entry.runtime_data.hub
+
+    await hass.services.async_call("switch", "turn_off", {"entity_id": switch}, blocking=True)
+    await async_publish_caption(hass, "front_door", "a man at the door")
+    assert speak == []
+    assert hass.states.get(switch).state == "off"
+
+    await hass.services.async_call("switch", "turn_on", {"entity_id": switch}, blocking=True)
+    await async_publish_caption(hass, "front_door", "a cat at the door")
+    assert _spoken(speak) == ["a cat at the door"]
+    assert entry.runtime_data.hub is hub
+
+
+async def test_volume_is_set_on_the_speakers_before_speaking(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    calls: list[str] = []
+    volume = async_mock_service(hass, "media_player", "volume_set")
+    speak = async_mock_service(hass, "tts", "speak")
+
+    @callback
+    def _called(event: Event) -> None:
+        calls.append(event.data["service"])
+
+    hass.bus.async_listen("call_service", _called)
+    await async_setup_bridge(hass, _options(volume=40))
+
+    await async_publish_caption(hass, "front_door", "a man at the door")
+
+    (set_volume,) = volume
+    assert set_volume.data["volume_level"] == 0.4
+    assert set_volume.data["entity_id"] == ["media_player.kitchen", "media_player.hall"]
+    assert len(speak) == 1
+    assert calls == ["volume_set", "speak"]
+
+
+async def test_voice_satellites_announce_where_the_core_has_them(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    announce = async_mock_service(hass, "assist_satellite", "announce")
+    speak = async_mock_service(hass, "tts", "speak")
+    satellites = {"tts_entity": None, "media_players": [], "satellites": ["assist_satellite.hall"]}
+    await async_setup_bridge(hass, _options(message="{{ caption }}", **satellites))
+
+    await async_publish_caption(hass, "front_door", "a man at the door")
+
+    (call,) = announce
+    assert call.data == {"message": "a man at the door", "entity_id": ["assist_satellite.hall"]}
+    assert speak == []
+
+
+async def _settle(hass: HomeAssistant) -> None:
+    """Let the loop run without waiting for the queued announcements (they wait on a speaker)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def _caption_message(camera: str, text: str) -> str:
+    return json.dumps({**protocol_fixture("caption_result"), "camera": camera, "text": text})
+
+
+async def test_announcements_wait_for_the_speakers_so_none_is_cut_off(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    options = _options(message="{{ caption }}", cooldown=0)
+    options["announcements"]["driveway"] = {**DOOR, "message": "{{ caption }}", "cooldown": 0}
+    hass.states.async_set("media_player.kitchen", "playing")
+    await async_setup_bridge(hass, options)
+
+    async_fire_mqtt_message(
+        hass, f"{BASE}/front_door/caption", _caption_message("front_door", "a man")
+    )
+    async_fire_mqtt_message(hass, f"{BASE}/driveway/caption", _caption_message("driveway", "a car"))
+    await _settle(hass)
+    assert speak == []  # the kitchen is still playing something
+
+    hass.states.async_set("media_player.kitchen", "idle")
+    await _settle(hass)
+    assert _spoken(speak) == ["a man"]
+    hass.states.async_set("media_player.kitchen", "playing")  # the first announcement plays
+    await _settle(hass)
+    assert _spoken(speak) == ["a man"]
+
+    hass.states.async_set("media_player.kitchen", "idle")
+    await hass.async_block_till_done()
+    assert _spoken(speak) == ["a man", "a car"]
+
+
+async def test_changing_announcements_in_the_options_applies_without_a_reload(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    entry = await async_setup_bridge(hass, _options(message="{{ caption }}"))
+    hub = entry.runtime_data.hub
+    options = _options(message="Door: {{ caption }}")
+    options["announcements"]["driveway"] = {**DOOR, "message": "Drive: {{ caption }}"}
+
+    hass.config_entries.async_update_entry(entry, options=options)
+    await hass.async_block_till_done()
+    await async_publish_caption(hass, "front_door", "a man at the door")
+    await async_publish_caption(hass, "driveway", "a car")
+
+    assert entry.runtime_data.hub is hub  # not reloaded: sensors kept their state
+    assert _spoken(speak) == ["Door: a man at the door", "Drive: a car"]
+    assert hass.states.get("switch.driveway_announcements").state == "on"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -182,7 +183,42 @@ def test_the_english_translation_is_strings_json_and_every_icon_names_a_translat
     assert english == strings
     for platform, keys in icons["entity"].items():
         assert set(keys) <= set(strings["entity"][platform]), platform
-    assert set(strings["config"]["step"]) == {"user", "confirm"}
+    assert set(strings["config"]["step"]) == {"user", "confirm", "reconfigure"}
+
+
+def _literals(source: str, pattern: str) -> set[str]:
+    text = (REPO / "custom_components" / "image_to_text" / source).read_text()
+    return set(re.findall(pattern, text))
+
+
+@pytest.mark.parametrize(
+    ("source", "section"), [("config_flow.py", "config"), ("options_flow.py", "options")]
+)
+def test_every_step_error_and_abort_reason_of_a_flow_has_its_english_text(
+    source: str, section: str
+) -> None:
+    strings = json.loads(
+        (REPO / "custom_components" / "image_to_text" / "strings.json").read_text()
+    )[section]
+    steps = _literals(source, r'step_id="(\w+)"')
+    reasons = _literals(source, r'reason="(\w+)"')
+    errors = _literals(source, r'errors\[\w+\] = "(\w+)"')
+    assert steps, "the scan sees the flow's steps"
+    assert reasons | errors, "the scan sees its reasons and errors"
+    assert steps <= set(strings["step"])
+    assert reasons <= set(strings["abort"])
+    assert errors <= set(strings["error"])
+
+
+def test_every_translated_exception_has_its_english_text() -> None:
+    strings = json.loads(
+        (REPO / "custom_components" / "image_to_text" / "strings.json").read_text()
+    )
+    keys = set()
+    for source in (REPO / "custom_components" / "image_to_text").glob("*.py"):
+        keys |= _literals(source.name, r'translation_key="(\w+)"')
+    assert keys
+    assert keys <= set(strings["exceptions"])
 
 
 def test_the_manifest_asks_for_mqtt_and_discovers_the_bridges_info() -> None:
@@ -197,3 +233,20 @@ def test_the_manifest_asks_for_mqtt_and_discovers_the_bridges_info() -> None:
     assert manifest["iot_class"] == "local_push"
     assert manifest["version"]
     assert hacs["name"] == manifest["name"]
+
+
+def test_the_quality_scale_says_for_every_rule_whether_it_is_met_or_why_not() -> None:
+    from homeassistant.util.yaml import load_yaml
+
+    rules = load_yaml(str(REPO / "custom_components" / "image_to_text" / "quality_scale.yaml"))[
+        "rules"
+    ]
+    for must in ("config-flow", "entity-unique-id", "parallel-updates", "repair-issues"):
+        assert rules[must] == "done", must
+    assert len(rules) >= 45
+    for name, rule in rules.items():
+        if isinstance(rule, dict):
+            assert rule["status"] in ("exempt", "todo"), name
+            assert rule["comment"].strip(), f"{name}: say why"
+        else:
+            assert rule == "done", name

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import voluptuous_serialize
-from ha_support import BASE, DOMAIN, async_publish_caption, async_setup_bridge, camera_device
+from ha_support import (
+    BASE,
+    DOMAIN,
+    async_publish_caption,
+    async_setup_bridge,
+    camera_device,
+    protocol_fixture,
+)
 from homeassistant.components.device_automation import (
     DeviceAutomationType,
     async_get_device_automation_platform,
@@ -16,7 +24,10 @@ from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    async_fire_mqtt_message,
+    async_mock_service,
+)
 
 
 @pytest.fixture
@@ -63,7 +74,7 @@ async def test_a_meter_camera_and_the_bridge_offer_no_caption_triggers(
     hass: HomeAssistant, mqtt_mock: Any
 ) -> None:
     await async_setup_bridge(hass)
-    bridge = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}_bridge")})
+    bridge = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{BASE}/bridge")})
     assert bridge is not None
     meter = camera_device(hass, "gas_meter")
 
@@ -152,3 +163,50 @@ async def test_caption_matches_without_keywords_is_an_invalid_automation(
     assert calls == []
     (automation,) = hass.states.async_all("automation")
     assert automation.state == "unavailable"  # Home Assistant refused its trigger
+
+
+async def test_a_camera_that_reads_text_offers_text_triggers_too(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    await async_setup_bridge(hass)
+    driveway = camera_device(hass, "driveway")  # caption and ocr
+
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, [driveway.id])
+
+    offered = {t["type"] for t in triggers[driveway.id] if t["domain"] == DOMAIN}
+    assert offered == {"new_caption", "caption_matches", "new_text", "text_matches"}
+
+
+async def test_a_plate_read_by_ocr_fires_text_matches(
+    hass: HomeAssistant, mqtt_mock: Any, calls: list[ServiceCall]
+) -> None:
+    await async_setup_bridge(hass)
+    driveway = camera_device(hass, "driveway")
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "trigger": {
+                    "platform": "device",
+                    "domain": DOMAIN,
+                    "device_id": driveway.id,
+                    "type": "text_matches",
+                    "keywords": "KA 1234|B 777",
+                },
+                "action": {
+                    "service": "test.automation",
+                    "data": {"text": "{{ trigger.text }}", "keyword": "{{ trigger.keyword }}"},
+                },
+            }
+        },
+    )
+    await hass.async_block_till_done()
+
+    for text in ("NO PARKING", "KA 1234"):
+        result = {**protocol_fixture("ocr_result"), "text": text, "lines": []}
+        async_fire_mqtt_message(hass, f"{BASE}/driveway/ocr", json.dumps(result))
+        await hass.async_block_till_done()
+    await async_publish_caption(hass, "driveway", "a car with plate KA 1234")  # not OCR
+
+    assert [call.data for call in calls] == [{"text": "KA 1234", "keyword": "KA 1234"}]

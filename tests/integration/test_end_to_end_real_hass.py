@@ -38,11 +38,11 @@ CAMERA_TOPIC = "cameras/front_door/snapshot"
 SIGN = ["NO PARKING"]
 
 #: Unique ids from the integration's contract (HA-CONTRACT.md, docs/home-assistant.md).
-OCR_TEXT = f"{BASE}_{CAMERA}_ocr_text"
-CAPTION_TEXT = f"{BASE}_{CAMERA}_caption_text"
-CAPTION_IMAGE = f"{BASE}_{CAMERA}_caption_image"
-CAPTION_EVENT = f"{BASE}_{CAMERA}_caption_event"
-CONNECTIVITY = f"{BASE}_bridge_connectivity"
+OCR_TEXT = f"{BASE}/{CAMERA}/ocr/text"
+CAPTION_TEXT = f"{BASE}/{CAMERA}/caption/text"
+CAPTION_IMAGE = f"{BASE}/{CAMERA}/caption/image"
+CAPTION_EVENT = f"{BASE}/{CAMERA}/caption/event"
+CONNECTIVITY = f"{BASE}/bridge/connectivity"
 
 # Bounds, not expectations: on a busy 2-core machine the bridge's model loading dominates.
 HA_START_S = 60
@@ -300,8 +300,8 @@ def test_a_bridge_on_the_default_topic_is_discovered_and_added_by_confirming(
         assert hass.config_entry("image_to_text")["state"] == "loaded"
 
         ocr_text, connectivity = (
-            "image_to_text_front_door_ocr_text",
-            "image_to_text_bridge_connectivity",
+            "image_to_text/front_door/ocr/text",
+            "image_to_text/bridge/connectivity",
         )
         ids = wait_until(
             lambda: _entity_ids(hass, {ocr_text, connectivity}),

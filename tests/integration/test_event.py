@@ -65,7 +65,7 @@ async def test_each_result_is_an_image_to_text_result_event_on_the_bus(
 
     assert len(events) == 1
     device = dr.async_get(hass).async_get_device(
-        identifiers={("image_to_text", f"{BASE}_{result['camera']}")}
+        identifiers={("image_to_text", f"{BASE}/{result['camera']}")}
     )
     assert events[0].data == {
         **result,

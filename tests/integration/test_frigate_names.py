@@ -6,7 +6,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from ha_support import async_publish_caption, async_setup_bridge
+from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    async_fire_mqtt_message,
+    async_mock_service,
+)
 
 from custom_components.image_to_text.frigate_names import (
     RecentNames,
@@ -91,3 +97,33 @@ def test_the_latest_name_of_a_camera_wins() -> None:
     names.remember("front_door", "Bob", seen + timedelta(seconds=5))
 
     assert names.name_for("front_door", seen + timedelta(seconds=10)) == "Bob"
+
+
+async def test_names_come_from_frigates_own_topic_prefix(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    speak = async_mock_service(hass, "tts", "speak")
+    door = {
+        "tts_entity": "tts.piper",
+        "media_players": ["media_player.hall"],
+        "message": "{{ name or 'Someone' }}: {{ caption }}",
+        "cooldown": 0,
+    }
+    options = {
+        "frigate_names": True,
+        "name_window": 30,
+        "frigate_prefix": "cams/frigate",
+        "announcements": {"front_door": door},
+    }
+    await async_setup_bridge(hass, options)
+    face = {"type": "face", "id": "1", "camera": "front_door", "name": "Alice", "score": 0.9}
+
+    async_fire_mqtt_message(hass, "frigate/tracked_object_update", json.dumps(face))
+    await async_publish_caption(hass, "front_door", "a woman at the door")
+    async_fire_mqtt_message(hass, "cams/frigate/tracked_object_update", json.dumps(face))
+    await async_publish_caption(hass, "front_door", "a woman at the door")
+
+    assert [call.data["message"] for call in speak] == [
+        "Someone: a woman at the door",
+        "Alice: a woman at the door",
+    ]

@@ -98,6 +98,7 @@ async def test_an_announcement_is_set_up_for_a_camera_the_bridge_reported(
             "cooldown": 45,
             "only_keywords": True,
             "only_changed": False,
+            "changed_window": 600,
         }
     }
 
@@ -207,7 +208,12 @@ async def test_frigate_names_are_switched_on_with_their_window(
     await hass.async_block_till_done()
 
     assert result["type"] == FlowResultType.CREATE_ENTRY
-    assert entry.options == {"keywords": ["person"], "frigate_names": True, "name_window": 45}
+    assert entry.options == {
+        "keywords": ["person"],
+        "frigate_names": True,
+        "name_window": 45,
+        "frigate_prefix": "frigate",
+    }
 
 
 def test_every_options_page_field_and_error_has_words_in_strings_json() -> None:

@@ -17,8 +17,11 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.image_to_text.protocol import (
+    CAMERA_NAME_PATTERN,
+    RESERVED_CAMERA_NAMES,
     ProtocolError,
     Topics,
+    is_camera_name,
     parse_error,
     parse_info,
     parse_result,
@@ -35,8 +38,9 @@ def _raw(name: str) -> bytes:
 
 def test_every_shared_fixture_is_known_to_this_suite() -> None:
     names = {path.stem for path in PROTOCOL_FIXTURES.glob("*.json")}
-    # request.json is what the integration sends, checked by the analyze service's tests
-    assert names == {*RESULT_FIXTURES, *ERROR_FIXTURES, "info", "request"}
+    # request.json is what the integration sends, checked by the analyze service's tests;
+    # camera_names.json is the camera-name rule, checked below
+    assert names == {*RESULT_FIXTURES, *ERROR_FIXTURES, "info", "request", "camera_names"}
 
 
 @pytest.mark.parametrize("name", RESULT_FIXTURES)
@@ -48,6 +52,39 @@ def test_every_result_the_bridge_publishes_parses(name: str) -> None:
 @pytest.mark.parametrize("name", ERROR_FIXTURES)
 def test_every_error_the_bridge_publishes_parses(name: str) -> None:
     assert parse_error(_raw(name))["error"] == load_protocol_fixture(name)["error"]
+
+
+CAMERA_NAMES = load_protocol_fixture("camera_names")
+
+
+def test_the_integration_applies_the_protocols_one_camera_name_rule() -> None:
+    assert CAMERA_NAMES["pattern"] == CAMERA_NAME_PATTERN
+    assert set(CAMERA_NAMES["reserved"]) == RESERVED_CAMERA_NAMES
+
+
+@pytest.mark.parametrize("name", CAMERA_NAMES["valid"])
+def test_a_valid_camera_name_gets_its_camera(name: str) -> None:
+    assert is_camera_name(name)
+    info = parse_info(json.dumps({"cameras": {name: {"tasks": ["caption"]}}}))
+    assert list(info["cameras"]) == [name]
+
+
+@pytest.mark.parametrize("name", CAMERA_NAMES["invalid"])
+def test_an_invalid_or_reserved_camera_name_is_never_a_camera(name: str) -> None:
+    assert not is_camera_name(name)
+    with pytest.raises(ProtocolError, match="not a camera name"):
+        parse_info(json.dumps({"cameras": {name: {"tasks": ["caption"]}}}))
+
+
+async def test_a_result_on_the_bridges_own_topics_is_no_cameras_result(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    await setup_bridge()
+    result = {**load_protocol_fixture("caption_result"), "camera": "bridge"}
+    async_fire_mqtt_message(hass, f"{BASE}/bridge/caption", json.dumps(result))
+    await hass.async_block_till_done()
+    entry = hass.config_entries.async_entries("image_to_text")[0]
+    assert ("bridge", "caption") not in entry.runtime_data.hub.last_result
 
 
 def test_the_bridges_info_parses_with_its_cameras_tasks_and_counters() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import BASE, load_protocol_fixture
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -91,6 +92,7 @@ async def test_a_retained_result_restores_the_sensor_when_home_assistant_subscri
     assert hass.states.get("sensor.front_door_caption").state == result["text"]
 
 
+@pytest.mark.usefixtures("diagnostics_enabled")
 async def test_each_camera_reports_model_latency_and_frames_superseded_and_refused(
     hass: HomeAssistant, setup_bridge: Any
 ) -> None:
@@ -106,13 +108,14 @@ async def test_each_camera_reports_model_latency_and_frames_superseded_and_refus
     assert hass.states.get("sensor.driveway_frames_refused").state == "0"
     refused = registry.async_get("sensor.gas_meter_frames_refused")
     assert refused.entity_category == "diagnostic"
-    assert refused.unique_id == f"{BASE}_gas_meter_health_refused"
+    assert refused.unique_id == f"{BASE}/gas_meter/health/refused"
     assert (
         hass.states.get("sensor.gas_meter_frames_refused").attributes["state_class"]
         == SensorStateClass.TOTAL_INCREASING
     )
 
 
+@pytest.mark.usefixtures("diagnostics_enabled")
 async def test_new_counters_in_the_bridges_info_update_the_health_sensors(
     hass: HomeAssistant, setup_bridge: Any
 ) -> None:
@@ -134,15 +137,15 @@ async def test_every_camera_is_a_device_behind_the_bridge_with_stable_unique_ids
     devices = dr.async_get(hass)
     entities = er.async_get(hass)
 
-    bridge = devices.async_get_device(identifiers={("image_to_text", f"{BASE}_bridge")})
-    front_door = devices.async_get_device(identifiers={("image_to_text", f"{BASE}_front_door")})
+    bridge = devices.async_get_device(identifiers={("image_to_text", f"{BASE}/bridge")})
+    front_door = devices.async_get_device(identifiers={("image_to_text", f"{BASE}/front_door")})
     assert bridge is not None
     assert front_door is not None
     assert front_door.name == "Front door"
     assert front_door.via_device_id == bridge.id
     assert bridge.sw_version == "0.1.0"
     caption = entities.async_get("sensor.front_door_caption")
-    assert caption.unique_id == f"{BASE}_front_door_caption_text"
+    assert caption.unique_id == f"{BASE}/front_door/caption/text"
     assert caption.device_id == front_door.id
     assert caption.config_entry_id == entry.entry_id
 
@@ -204,7 +207,7 @@ async def test_two_bridges_on_different_base_topics_do_not_hear_each_other(
     assert hass.states.get("sensor.front_door_caption_2").state == result["text"]
     registry = er.async_get(hass)
     assert registry.async_get("sensor.front_door_caption_2").unique_id == (
-        "garage_front_door_caption_text"
+        "garage/front_door/caption/text"
     )
 
 

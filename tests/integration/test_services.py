@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -14,10 +15,13 @@ from ha_support import (
     REPO,
     StandInBridge,
     async_setup_bridge,
+    camera_device,
     protocol_fixture,
 )
+from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import yaml
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -87,16 +91,31 @@ async def test_a_url_is_passed_to_the_bridge_to_fetch(hass: HomeAssistant, mqtt_
     assert "image" not in request
 
 
+class PorchCamera(Camera):
+    """A camera entity as any camera integration adds one (YAML ``local_file`` is gone in 2025)."""
+
+    _attr_name = "porch"
+    _attr_unique_id = "porch"
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """The porch's current picture."""
+        return _sample_jpeg()
+
+
+async def _add_porch_camera(hass: HomeAssistant) -> None:
+    """``camera.porch`` on Home Assistant's camera component (its data key on every core)."""
+    assert await async_setup_component(hass, "camera", {})
+    await hass.data["camera"].async_add_entities([PorchCamera()])
+    await hass.async_block_till_done()
+
+
 async def test_a_camera_entity_is_snapshotted_through_home_assistants_camera(
     hass: HomeAssistant, mqtt_mock: Any
 ) -> None:
     await async_setup_bridge(hass)
-    assert await async_setup_component(
-        hass,
-        "camera",
-        {"camera": {"platform": "local_file", "name": "porch", "file_path": str(SAMPLE_JPEGS[0])}},
-    )
-    await hass.async_block_till_done()
+    await _add_porch_camera(hass)
     bridge = StandInBridge(hass, protocol_fixture("reply"))
     await bridge.async_start()
 
@@ -307,3 +326,51 @@ async def test_an_unknown_config_entry_id_is_refused(hass: HomeAssistant, mqtt_m
         )
 
     assert raised.value.translation_key == "entry_not_found"
+
+
+async def test_analyze_is_refused_at_once_while_the_bridge_is_offline(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    await async_setup_bridge(hass, online=False)
+    bridge = StandInBridge(hass, protocol_fixture("reply"))
+    await bridge.async_start()
+
+    # bounded well below analyze's own 30 s: an offline bridge must not cost the timeout
+    async with asyncio.timeout(5):
+        with pytest.raises(HomeAssistantError) as raised:
+            await _analyze(hass, url="http://frigate.local/latest.jpg")
+
+    assert raised.value.translation_key == "bridge_offline"
+    assert "offline" in str(raised.value)
+    assert bridge.requests == []
+
+
+async def test_the_bridge_camera_can_be_picked_as_its_device(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    await async_setup_bridge(hass)
+    bridge = StandInBridge(hass, protocol_fixture("reply"))
+    await bridge.async_start()
+    meter = camera_device(hass, "gas_meter")
+
+    await _analyze(hass, image=base64.b64encode(_sample_jpeg()).decode(), camera=meter.id)
+
+    (request,) = bridge.requests
+    assert request["camera"] == "gas_meter"
+
+
+async def test_a_device_that_is_not_a_bridge_camera_is_refused(
+    hass: HomeAssistant, mqtt_mock: Any
+) -> None:
+    entry = await async_setup_bridge(hass)
+    other = MockConfigEntry(domain="demo")
+    other.add_to_hass(hass)
+    lamp = dr.async_get(hass).async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("demo", "lamp")}, name="Lamp"
+    )
+    assert entry
+
+    with pytest.raises(ServiceValidationError) as raised:
+        await _analyze(hass, url="http://frigate.local/latest.jpg", camera=lamp.id)
+
+    assert raised.value.translation_key == "not_a_camera"
