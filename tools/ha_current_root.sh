@@ -73,8 +73,9 @@ build() {
   rm -rf "$tmp"
   mkdir -p "$(dirname "$root")"
   echo "ha_current_root: debootstrap $SUITE into $tmp (a few minutes)" >&2
+  # No mirror named: debootstrap uses its default Debian mirror.
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip "$SUITE" "$tmp" \
-    http://deb.debian.org/debian >"$(dirname "$root")/debootstrap.log" 2>&1 \
+    >"$(dirname "$root")/debootstrap.log" 2>&1 \
     || die "debootstrap failed, see $(dirname "$root")/debootstrap.log"
   enter "$tmp"
   in_root "$tmp" apt-get update -qq
