@@ -2,14 +2,19 @@
 
 One entry per bridge: the base topic is the unique id. MQTT discovery (the ``mqtt`` key of the
 manifest) starts a flow when ``image_to_text/bridge/info`` is seen; the flow checks the payload is
-the bridge's info before offering it.
+the bridge's info before offering it. A bridge added by hand is looked for first: without Home
+Assistant's MQTT integration the flow stops with the reason, and a base topic on which no bridge
+answers within a few seconds (a typo, or a bridge not running yet) is added only when the user
+says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
+from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigFlow
 from homeassistant.core import callback
 
@@ -20,11 +25,14 @@ from .protocol import ProtocolError, Topics, parse_info
 
 if TYPE_CHECKING:
     # Annotations only (HA 2024.4+ names it; 2024.3, the test core, never needs it at run time).
+    from homeassistant.components.mqtt import ReceiveMessage
     from homeassistant.config_entries import ConfigEntry, ConfigFlowResult
     from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
 
 INFO_SUFFIX = "/bridge/info"
+# How long the user step listens for the bridge's retained info before asking whether to go on.
+INFO_WAIT_SECONDS = 3.0
 
 
 def clean_base_topic(value: str) -> str:
@@ -55,7 +63,9 @@ class ImageToTextConfigFlow(ConfigFlow, domain=DOMAIN):
         return ImageToTextOptionsFlow()
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the bridge's base topic."""
+        """Ask for the bridge's base topic, then listen for the bridge there."""
+        if not await mqtt.async_wait_for_mqtt_client(self.hass):
+            return self.async_abort(reason="mqtt_not_configured")
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
@@ -65,7 +75,10 @@ class ImageToTextConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 await self.async_set_unique_id(base_topic)
                 self._abort_if_unique_id_configured()
-                return self._create(base_topic)
+                self._base_topic = base_topic
+                if await self._bridge_answers(base_topic):
+                    return self._create(base_topic)
+                return await self.async_step_no_answer()
         schema = vol.Schema({vol.Required(CONF_BASE_TOPIC, default=DEFAULT_BASE_TOPIC): str})
         return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
 
@@ -97,6 +110,45 @@ class ImageToTextConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="confirm", description_placeholders={CONF_BASE_TOPIC: self._base_topic}
         )
+
+    async def async_step_no_answer(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """No bridge answered on the base topic: add it anyway only when the user says so."""
+        if user_input is not None:
+            return self._create(self._base_topic)
+        return self.async_show_form(
+            step_id="no_answer",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                CONF_BASE_TOPIC: self._base_topic,
+                "seconds": f"{INFO_WAIT_SECONDS:g}",
+            },
+        )
+
+    async def _bridge_answers(self, base_topic: str) -> bool:
+        """Whether the bridge's info (retained) arrives on the base topic within the wait."""
+        answered = asyncio.Event()
+
+        @callback
+        def _info_received(message: ReceiveMessage) -> None:
+            try:
+                parse_info(message.payload)
+            except ProtocolError:
+                return
+            answered.set()
+
+        unsubscribe = await mqtt.async_subscribe(
+            self.hass, Topics(base_topic).info, _info_received, qos=1
+        )
+        try:
+            async with asyncio.timeout(INFO_WAIT_SECONDS):
+                await answered.wait()
+        except TimeoutError:
+            return False
+        finally:
+            unsubscribe()
+        return True
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None

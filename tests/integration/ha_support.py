@@ -7,6 +7,7 @@ bridge's topics and watches what Home Assistant does with them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,23 @@ async def async_setup_bridge(
         async_fire_mqtt_message(hass, f"{BASE}/bridge/info", json.dumps(payload), retain=True)
         await hass.async_block_till_done()
     return entry
+
+
+async def async_configure_while_bridge_answers(
+    hass: HomeAssistant, flow_id: str, user_input: dict[str, Any], base: str = BASE
+) -> Any:
+    """Submit a config flow step while a running bridge keeps its info retained on ``base``.
+
+    The harness's broker does not replay retained messages to a new subscriber, so the info is
+    published again until the step returns (each copy before the flow subscribes is dropped).
+    """
+    step = asyncio.ensure_future(hass.config_entries.flow.async_configure(flow_id, user_input))
+    info = json.dumps({**protocol_fixture("info"), "base_topic": base})
+    async with asyncio.timeout(10):
+        while not step.done():
+            async_fire_mqtt_message(hass, f"{base}/bridge/info", info, retain=True)
+            await asyncio.sleep(0.02)
+    return step.result()
 
 
 async def async_publish_caption(hass: HomeAssistant, camera: str, text: str) -> None:

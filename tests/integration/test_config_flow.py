@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
 
 import pytest
 from conftest import BASE, REPO, load_protocol_fixture
+from ha_support import async_configure_while_bridge_answers
 from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -15,6 +17,8 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+
+from custom_components.image_to_text import config_flow
 
 DOMAIN = "image_to_text"
 
@@ -37,8 +41,8 @@ async def test_a_user_adds_the_bridge_by_its_base_topic(
     assert result["type"] == FlowResultType.FORM
     assert result["step_id"] == "user"
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"base_topic": " home/image_to_text/ "}
+    result = await async_configure_while_bridge_answers(
+        hass, result["flow_id"], {"base_topic": " home/image_to_text/ "}, base="home/image_to_text"
     )
     await hass.async_block_till_done()
 
@@ -47,6 +51,52 @@ async def test_a_user_adds_the_bridge_by_its_base_topic(
     assert result["data"] == {"base_topic": "home/image_to_text"}
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.unique_id == "home/image_to_text"
+
+
+async def test_a_mistyped_base_topic_is_added_only_when_the_user_says_so(
+    hass: HomeAssistant, mqtt_mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_flow, "INFO_WAIT_SECONDS", 0.2)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+
+    # A bridge is online, but on another base topic than the one typed.
+    result = await async_configure_while_bridge_answers(
+        hass, result["flow_id"], {"base_topic": "image_to_txet"}, base=BASE
+    )
+
+    assert result["type"] == FlowResultType.FORM
+    assert result["step_id"] == "no_answer"
+    assert result["description_placeholders"] == {"base_topic": "image_to_txet", "seconds": "0.2"}
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+
+    assert result["type"] == FlowResultType.CREATE_ENTRY
+    assert result["data"] == {"base_topic": "image_to_txet"}
+
+
+async def test_a_message_on_the_info_topic_that_is_not_the_bridges_info_is_no_answer(
+    hass: HomeAssistant, mqtt_mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_flow, "INFO_WAIT_SECONDS", 0.3)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    step = asyncio.ensure_future(
+        hass.config_entries.flow.async_configure(result["flow_id"], {"base_topic": BASE})
+    )
+    while not step.done():
+        async_fire_mqtt_message(hass, f"{BASE}/bridge/info", "not json", retain=True)
+        await asyncio.sleep(0.02)
+
+    assert step.result()["step_id"] == "no_answer"
+
+
+async def test_without_mqtt_the_flow_stops_and_says_why(hass: HomeAssistant) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+
+    assert result["type"] == FlowResultType.ABORT
+    assert result["reason"] == "mqtt_not_configured"
+    assert hass.config_entries.async_entries(DOMAIN) == []
 
 
 async def test_the_user_form_offers_the_default_base_topic(
@@ -183,7 +233,7 @@ def test_the_english_translation_is_strings_json_and_every_icon_names_a_translat
     assert english == strings
     for platform, keys in icons["entity"].items():
         assert set(keys) <= set(strings["entity"][platform]), platform
-    assert set(strings["config"]["step"]) == {"user", "confirm", "reconfigure"}
+    assert set(strings["config"]["step"]) == {"user", "no_answer", "confirm", "reconfigure"}
 
 
 def _literals(source: str, pattern: str) -> set[str]:
