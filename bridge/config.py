@@ -20,7 +20,7 @@ import yaml
 
 from bridge.errors import ConfigError
 
-TASKS = ("caption", "ocr", "meter")
+TASKS = ("caption", "ocr", "meter", "faces")
 CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 SECRET_KEYS = frozenset({"password"})
 
@@ -94,6 +94,20 @@ class FramesConfig:
 
 
 @dataclass(frozen=True)
+class FacesConfig:
+    """The ``faces`` task's settings (docs/faces.md); thresholds are descriptor distances."""
+
+    #: The enrolled people's descriptors; ``None``: in memory only.  Default: next to the config.
+    db: str | None = None
+    threshold: float = 0.55
+    min_face: int = 40
+    #: Frames larger than this (long side) are scaled down first; detection time grows with area.
+    max_side: int = 1280
+    #: Folder of the two model files; ``None``: where the install step put them.
+    model_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One task's engine: which implementation, which weights, and how to run it."""
 
@@ -107,6 +121,7 @@ class ModelConfig:
     batch_size: int = 4
     threads: int | None = None
     num_beams: int = 1
+    faces: FacesConfig | None = None
 
     @property
     def label(self) -> str:
@@ -160,6 +175,7 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
     "caption": {"engine": "transformers", "model": "Salesforce/blip-image-captioning-base"},
     "ocr": {"engine": "rapidocr"},
     "meter": {"engine": "meter"},
+    "faces": {"engine": "dlib"},
 }
 
 
@@ -393,9 +409,30 @@ def _read_model(reader: _Reader, task: str) -> ModelConfig:
         batch_size=_positive(reader, "batch_size", reader.get("batch_size", int, 4)),
         threads=reader.optional("threads", int),
         num_beams=_positive(reader, "num_beams", reader.get("num_beams", int, 1)),
+        faces=_read_faces(reader) if task == "faces" else None,
     )
     reader.finish()
     return cfg
+
+
+def _read_faces(reader: _Reader) -> FacesConfig:
+    """``models.faces``: the face database's place and the thresholds that decide a name."""
+    d = FacesConfig()
+    threshold = reader.get("threshold", float, d.threshold)
+    if not 0 < threshold < 1:
+        raise reader.error("threshold", f"expected a number between 0 and 1, got {threshold}")
+    db = reader.optional("db", str)
+    if db is None and reader.source != "<memory>":
+        db = str(Path(reader.source).parent / "faces.json")
+    elif db is not None and reader.source != "<memory>":
+        db = str(Path(reader.source).parent / Path(db).expanduser())
+    return FacesConfig(
+        db=db,
+        threshold=threshold,
+        min_face=_positive(reader, "min_face", reader.get("min_face", int, d.min_face)),
+        max_side=_positive(reader, "max_side", reader.get("max_side", int, d.max_side)),
+        model_dir=reader.optional("model_dir", str),
+    )
 
 
 def _read_meter(reader: _Reader) -> MeterConfig:
@@ -460,6 +497,8 @@ def _read_camera(reader: _Reader, name: str) -> CameraConfig:
         raise ConfigError(
             reader.source, reader.path, "camera names are lower-case letters, digits and _"
         )
+    if name == "faces":  # <base>/faces/... is the enrolment topic (docs/faces.md)
+        raise ConfigError(reader.source, reader.path, "'faces' is reserved; pick another name")
     topic = reader.require("topic", str)
     tasks_raw = reader.get("tasks", list, ["caption"])
     for task in tasks_raw:
@@ -561,6 +600,7 @@ def explain(config: BridgeConfig) -> dict[str, Any]:
 __all__: list[str] = [
     "BridgeConfig",
     "CameraConfig",
+    "FacesConfig",
     "FramesConfig",
     "MeterConfig",
     "ModelConfig",
