@@ -25,7 +25,9 @@ from bridge.config import BridgeConfig, CameraConfig
 from bridge.dedup import SceneMemory, Signature, scene_signature, threshold_for
 from bridge.discovery import discovery_messages
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine
+from bridge.engines.faces_engine import FacesEngine
 from bridge.errors import BridgeError, FrameError, ModelError
+from bridge.faces import commands as faces_commands
 from bridge.fetch import fetch_url
 from bridge.frames import decode_image, frame_id_of, preview_of, unpack_payload
 from bridge.meter.state import state_path_for
@@ -191,6 +193,8 @@ class BridgeService:
         subscriptions = {cam.topic for cam in self.config.cameras.values()}
         subscriptions |= {self.topics.request, self.topics.ha_status}
         subscriptions.add(f"{self.config.mqtt.base_topic}/+/meter/set")
+        if "faces" in self.config.models:  # enrolment is only listened to when faces are on
+            subscriptions.add(f"{self.config.mqtt.base_topic}/faces/+")
         self.transport = MqttTransport(
             self.config.mqtt,
             subscriptions=subscriptions,
@@ -312,6 +316,11 @@ class BridgeService:
         if message.topic == self.topics.request:
             self._spawn(self._handle_request(message, ticket))
             return
+        action = faces_commands.topic_action(self.topics.base, message.topic)
+        if action is not None:
+            self._spawn(self._answer_faces(action, message.payload))
+            ticket.release()
+            return
         if message.topic.endswith("/meter/set") and message.topic.startswith(self.topics.base):
             self._handle_meter_set(message)
             ticket.release()
@@ -341,6 +350,20 @@ class BridgeService:
             return
         setter(camera, value)
         _LOGGER.info("meter %s set by hand to %s", camera, value)
+
+    async def _answer_faces(self, action: str, payload: bytes) -> None:
+        """``<base>/faces/<action>``: enrolment commands, answered on their ``reply_to``."""
+        worker = self.workers.get("faces")
+        ready = worker is not None and worker.loaded.is_set() and worker.error is None
+        engine = worker.engine if worker is not None and ready else None
+        assert self.transport is not None
+        await faces_commands.answer(
+            engine if isinstance(engine, FacesEngine) else None,
+            action,
+            payload,
+            self.config.frames.max_bytes,
+            self.transport.publish,
+        )
 
     async def _image_bytes(self, payload: bytes) -> bytes:
         frames = self.config.frames

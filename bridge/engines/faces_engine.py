@@ -88,6 +88,10 @@ class FacesEngine(Engine):
             recognizer.db.reload_if_changed()
             return enrol_photos(recognizer, name, photos, threshold)
 
+    def database(self) -> FaceDb:
+        """The loaded database (``faces/list``, ``remove``, ``rename`` over MQTT)."""
+        return self._ready().db
+
     def _ready(self) -> Recognizer:
         if self.recognizer is None:
             raise ModelError("model_unavailable", "the faces engine is not loaded", self.label)
