@@ -25,7 +25,7 @@ from PIL import Image, ImageFilter
 
 from bridge.faces.db import UNKNOWN, FaceDb
 from bridge.faces.describer import FaceDescriber
-from bridge.faces.recognizer import Recognizer
+from bridge.faces.recognizer import ENROL_JITTERS, Recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 BACKGROUNDS = ["cat_on_porch.jpg", "driveway_sign.jpg"]
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="deepface's tests/unit/dataset folder")
     parser.add_argument("--threshold", type=float, default=0.55)
     parser.add_argument("--enrol", type=int, default=1, help="photos enrolled per person")
+    parser.add_argument("--jitters", type=int, default=ENROL_JITTERS, help="at enrolment")
     args = parser.parse_args()
     if args.dataset:
         groups = groups_from_deepface(args.dataset)
@@ -100,7 +101,7 @@ def main() -> None:
     db = FaceDb(None)
     for name, files in groups.items():
         for path in files[: args.enrol]:
-            found = describer.find(photos[path])
+            found = describer.find(photos[path], jitters=args.jitters)
             db.add(name, [max(found, key=lambda f: f.size).descriptor])
     recognizer = Recognizer(describer, db, threshold=args.threshold)
 
@@ -116,6 +117,8 @@ def main() -> None:
                 continue
             best = max(faces, key=lambda f: f.box[2])
             named += best.name == name
+            if best.name != name:
+                print(f"#   {path.name} ({name}): {best.name} at {best.distance:.3f}")
             wrong += best.name not in (name, UNKNOWN)
             for size in FACE_SIZES:
                 frame = doorbell_frame(describer, photos[path], size, rng)
@@ -126,6 +129,9 @@ def main() -> None:
                 frame_ms.append((time.perf_counter() - start) * 1000)
                 frame_total += 1
                 frame_named += any(f.name == name for f in faces)
+                if not any(f.name == name for f in faces):
+                    seen = ", ".join(f"{f.name} {f.distance or 0:.3f}" for f in faces) or "none"
+                    print(f"#   frame of {path.name}, face {size} px: {seen}")
                 frame_missed += not faces
     strangers = strangers_named = 0
     for left_out, files in groups.items():
@@ -149,7 +155,10 @@ def main() -> None:
         empty.append((time.perf_counter() - start) * 1000)
         print(f"# no-face frame {background}: {len(faces)} faces found")
 
-    print(f"threshold {args.threshold}, {args.enrol} photo(s) enrolled a person")
+    print(
+        f"threshold {args.threshold}, {args.enrol} photo(s) enrolled a person, "
+        f"{args.jitters} jitters"
+    )
     print(f"photos: named {100 * named / max(1, total):.1f}% ({named}/{total}), wrong name {wrong}")
     print(
         f"doorbell frames: named {100 * frame_named / max(1, frame_total):.1f}% "

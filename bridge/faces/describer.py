@@ -75,8 +75,14 @@ class FaceDescriber:
         self._dlib = dlib
         self.upsample = upsample
 
-    def find(self, image: Image.Image, max_side: int | None = None) -> list[FoundFace]:
-        """Every face dlib finds, left to right, boxes in the given picture's pixels."""
+    def find(
+        self, image: Image.Image, max_side: int | None = None, jitters: int = 0
+    ) -> list[FoundFace]:
+        """Every face dlib finds, left to right, boxes in the given picture's pixels.
+
+        ``jitters``: describe each face this many more times, slightly shifted and scaled, and
+        average (enrolment only: it costs that many descriptor runs).
+        """
         scale = 1.0
         if max_side is not None and max(image.size) > max_side:
             scale = max(image.size) / max_side
@@ -86,7 +92,7 @@ class FaceDescriber:
         found = []
         for rect in self._detector(pixels, self.upsample):
             shape = self._landmarks(pixels, rect)
-            descriptor = np.asarray(self._encoder.compute_face_descriptor(pixels, shape))
+            descriptor = np.asarray(self._encoder.compute_face_descriptor(pixels, shape, jitters))
             left, top = max(0, rect.left()), max(0, rect.top())
             right = min(pixels.shape[1], rect.right() + 1)
             bottom = min(pixels.shape[0], rect.bottom() + 1)

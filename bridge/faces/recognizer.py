@@ -23,6 +23,8 @@ DEFAULT_THRESHOLD = FacesConfig.threshold
 DEFAULT_MIN_FACE = FacesConfig.min_face
 #: Enrolment photos need a larger face: one poor descriptor would name strangers later.
 ENROL_MIN_FACE = 80
+#: Enrolment describes each photo's face this many extra times, jittered, and averages.
+ENROL_JITTERS = 0
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class Recognizer:
 
     def enrolment_descriptor(self, image: Image.Image) -> np.ndarray[Any, Any]:
         """The descriptor of a photo's one face, or a ``FaceDbError`` saying why it is refused."""
-        found = self.describer.find(image)
+        found = self.describer.find(image, jitters=ENROL_JITTERS)
         if not found:
             raise FaceDbError("no_face", "no face found; use a photo facing the camera")
         large = [f for f in found if f.size >= ENROL_MIN_FACE]

@@ -96,3 +96,23 @@ def test_bad_enrolment_commands_are_answered_with_the_reason(
     # the bridge keeps serving frames after all that
     watcher.publish("doorbell/snapshot", (FACES / "stranger_1.jpg").read_bytes())
     assert watcher.wait_json("itt/front_door/faces")["names"] == ["unknown"]
+
+
+def test_the_demo_names_the_sample_visitor_from_its_sample_enrolment() -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=REPO,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "enrolled Anna from 2 photos" in done.stdout
+    assert "doorbell faces       'Anna and someone [Anna 0." in done.stdout
+    assert not (REPO / "config" / "faces.json").exists()  # the sample enrolment stays in memory
