@@ -81,5 +81,5 @@ def test_the_enrolment_topic_is_reserved_and_documented() -> None:
 def test_malformed_enrolment_commands_are_refused(payload: bytes) -> None:
     from bridge.errors import FrameError
 
-    with pytest.raises(FrameError, match="command|reply_to"):
+    with pytest.raises(FrameError, match=r"command|reply_to"):
         parse_command(payload)
