@@ -28,7 +28,8 @@ from homeassistant.helpers.template import Template
 from homeassistant.util import dt as dt_util
 
 from .binary_sensor import keyword_pattern
-from .const import CONF_KEYWORDS, camera_display_name, signal_result
+from .const import CONF_KEYWORDS, TASK_FACES, camera_display_name, signal_result
+from .faces import Visits
 from .frigate_names import (
     DEFAULT_NAME_WINDOW,
     OPT_NAME_WINDOW,
@@ -96,6 +97,8 @@ class Announcer:
         self._configs: dict[str, dict[str, Any]] = dict(options.get(OPT_ANNOUNCEMENTS, {}))
         self._keywords: list[str] = list(options.get(OPT_KEYWORDS, []))
         self.names = RecentNames(float(options.get(OPT_NAME_WINDOW, DEFAULT_NAME_WINDOW)))
+        #: Names from the bridge's own faces task, announced only when a visit confirms them.
+        self.visits = Visits()
         self._spoken: dict[str, _Spoken] = {}
 
     @property
@@ -111,6 +114,9 @@ class Announcer:
     @callback
     def async_on_result(self, result: dict[str, Any]) -> None:
         """Handle one result of the bridge: speak a caption that passes the filters."""
+        if result.get("task") == TASK_FACES:
+            self.visits.add(result, dt_util.utcnow())
+            return
         if result.get("task") != "caption":
             return
         camera = result.get("camera")
@@ -146,7 +152,8 @@ class Announcer:
             "text": caption,
             "camera": camera,
             "camera_name": camera_display_name(camera),
-            "name": self.names.name_for(frigate_camera),
+            "name": self.names.name_for(frigate_camera)
+            or self.visits.name_for(camera, dt_util.utcnow()),
             "task": "caption",
             "keyword": keyword,
         }

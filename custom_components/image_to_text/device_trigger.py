@@ -1,4 +1,7 @@
-"""Device triggers of a camera: "a new caption" and "a caption mentions one of these words".
+"""Device triggers of a camera: a new caption, a caption with a keyword, a known/unknown person.
+
+"Known person seen" (anyone enrolled, or one ``name``) and "unknown person seen" are offered by
+cameras with the faces task; they listen to ``image_to_text_person`` (faces.py).
 
 Both listen to the ``image_to_text_result`` bus event that the hub fires for every result, keeping
 those of the trigger's device and task ``caption``. ``caption_matches`` takes ``keywords`` in the
@@ -14,7 +17,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
-from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
+from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_NAME, CONF_PLATFORM, CONF_TYPE
 from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
@@ -22,11 +25,20 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .announce import keyword_alternatives, matching_keyword
-from .const import CONF_BASE_TOPIC, DOMAIN, EVENT_RESULT, TASK_CAPTION, camera_display_name
+from .const import (
+    CONF_BASE_TOPIC,
+    DOMAIN,
+    EVENT_RESULT,
+    TASK_CAPTION,
+    TASK_FACES,
+    camera_display_name,
+)
+from .faces import PERSON_TRIGGERS, TRIGGER_KNOWN_PERSON, async_attach_person_trigger
 
 TRIGGER_NEW_CAPTION = "new_caption"
 TRIGGER_CAPTION_MATCHES = "caption_matches"
-TRIGGER_TYPES = (TRIGGER_NEW_CAPTION, TRIGGER_CAPTION_MATCHES)
+CAPTION_TRIGGERS = (TRIGGER_NEW_CAPTION, TRIGGER_CAPTION_MATCHES)
+TRIGGER_TYPES = (*CAPTION_TRIGGERS, *PERSON_TRIGGERS)
 CONF_KEYWORDS = "keywords"
 
 
@@ -50,6 +62,7 @@ TRIGGER_SCHEMA = vol.All(
         {
             vol.Required(CONF_TYPE): vol.In(TRIGGER_TYPES),
             vol.Optional(CONF_KEYWORDS): _keywords,
+            vol.Optional(CONF_NAME): cv.string,
         }
     ),
     _keywords_needed,
@@ -89,8 +102,11 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
     if found is None:
         return []
     _camera, info = found
-    if info is not None and TASK_CAPTION not in info.get("tasks", []):
-        return []
+    tasks = None if info is None else info.get("tasks", [])
+    types = [
+        *(CAPTION_TRIGGERS if tasks is None or TASK_CAPTION in tasks else ()),
+        *(PERSON_TRIGGERS if tasks is None or TASK_FACES in tasks else ()),
+    ]
     return [
         {
             CONF_PLATFORM: "device",
@@ -98,7 +114,7 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
             CONF_DEVICE_ID: device_id,
             CONF_TYPE: trigger_type,
         }
-        for trigger_type in TRIGGER_TYPES
+        for trigger_type in types
     ]
 
 
@@ -108,6 +124,8 @@ async def async_get_trigger_capabilities(
     """``caption_matches`` asks for its keywords."""
     if config[CONF_TYPE] == TRIGGER_CAPTION_MATCHES:
         return {"extra_fields": vol.Schema({vol.Required(CONF_KEYWORDS): cv.string})}
+    if config[CONF_TYPE] == TRIGGER_KNOWN_PERSON:
+        return {"extra_fields": vol.Schema({vol.Optional(CONF_NAME): cv.string})}
     return {}
 
 
@@ -120,6 +138,8 @@ async def async_attach_trigger(
     """Run ``action`` for each caption of the device (that matches the keywords, if any)."""
     device_id: str = config[CONF_DEVICE_ID]
     trigger_type: str = config[CONF_TYPE]
+    if trigger_type in PERSON_TRIGGERS:
+        return async_attach_person_trigger(hass, config, action, trigger_info)
     keywords = [config[CONF_KEYWORDS]] if trigger_type == TRIGGER_CAPTION_MATCHES else []
     trigger_data = trigger_info["trigger_data"]
     job = HassJob(action, f"image_to_text device trigger {trigger_type}")

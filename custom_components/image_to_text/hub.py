@@ -34,6 +34,7 @@ from .const import (
     signal_result,
     signal_state,
 )
+from .faces import async_fire_person_events
 from .protocol import ProtocolError, Topics, parse_error, parse_info, parse_result, parse_state
 
 if TYPE_CHECKING:
@@ -248,15 +249,13 @@ class ImageToTextHub:
         if replayed or result.get("unchanged") is True:
             return
         async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
-        self.hass.bus.async_fire(
-            EVENT_RESULT,
-            {
-                **result,
-                "entry_id": self.entry.entry_id,
-                "base_topic": self.base_topic,
-                "device_id": self.camera_device_id(camera),
-            },
-        )
+        where = {
+            "entry_id": self.entry.entry_id,
+            "base_topic": self.base_topic,
+            "device_id": self.camera_device_id(camera),
+        }
+        self.hass.bus.async_fire(EVENT_RESULT, {**result, **where})
+        async_fire_person_events(self.hass, result, where)  # faces results only
 
     def _is_news(self, result: dict[str, Any], previous: dict[str, Any] | None) -> bool:
         """Whether a retained result is new rather than replayed.

@@ -130,7 +130,28 @@ def parse_result(
         raise ProtocolError("meter result without a numeric 'value'")
     if "lines" in data and not isinstance(data["lines"], list):
         raise ProtocolError("field 'lines' is not a list")
+    if data["task"] == "faces":
+        _check_faces(data)
     return data
+
+
+def _check_faces(data: Mapping[str, Any]) -> None:
+    """A faces result: ``names`` a list of strings, ``faces`` a list of {name, distance, box}."""
+    names = data.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ProtocolError("field 'names' is not a list of strings")
+    faces = data.get("faces", [])
+    if not isinstance(faces, list):
+        raise ProtocolError("field 'faces' is not a list")
+    for face in faces:
+        if not isinstance(face, dict) or not isinstance(face.get("name"), str):
+            raise ProtocolError("a face without a 'name'")
+        distance = face.get("distance")
+        if distance is not None and not _is_number(distance):
+            raise ProtocolError("a face's 'distance' is not a number")
+        box = face.get("box")
+        if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+            raise ProtocolError("a face's 'box' is not [x, y, w, h]")
 
 
 def parse_error(payload: bytes | str) -> dict[str, Any]:

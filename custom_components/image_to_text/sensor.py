@@ -19,7 +19,7 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, signal_state
+from .const import MAX_STATE_LENGTH, TASK_FACES, TASK_METER, TASK_OCR, signal_state
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 
 if TYPE_CHECKING:
@@ -49,6 +49,10 @@ def _wanted(hub: ImageToTextHub) -> EntityFactories:
     for camera in hub.cameras:
         for task in hub.tasks(camera):
             sensor_class = MeterSensor if task == TASK_METER else TextSensor
+            if task == TASK_FACES:
+                from .faces import LastPersonSensor  # faces.py builds on this module
+
+                sensor_class = LastPersonSensor
             wanted[f"{hub.base_topic}_{camera}_{task}_text"] = (
                 lambda c=camera, t=task, cls=sensor_class: cls(hub, c, t)
             )
