@@ -138,6 +138,7 @@ def main() -> None:
                     print(f"#   frame of {path.name}, face {size} px: {seen}")
                 frame_missed += not faces
     strangers = strangers_named = 0
+    closest = 2.0
     for left_out, files in groups.items():
         others = FaceDb(None)
         for name, person in db.people.items():
@@ -148,6 +149,7 @@ def main() -> None:
             faces, _ = judge.recognise(photos[path])
             for face in faces:
                 strangers += 1
+                closest = min(closest, face.distance if face.distance is not None else 2.0)
                 if face.name != UNKNOWN:
                     strangers_named += 1
                     print(f"#   stranger {path.name} named {face.name} ({face.distance:.3f})")
@@ -170,7 +172,7 @@ def main() -> None:
     )
     print(
         f"strangers named: {100 * strangers_named / max(1, strangers):.1f}% "
-        f"({strangers_named}/{strangers})"
+        f"({strangers_named}/{strangers}), closest stranger at {closest:.3f}"
     )
     print(f"faces missed: {missed} of {total} photos, {frame_missed} of {frame_total} frames")
     print(
