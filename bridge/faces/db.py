@@ -176,8 +176,12 @@ class FaceDb:
         return person
 
     def matrix(self) -> tuple[list[str], np.ndarray[Any, np.dtype[np.float64]]]:
-        """Every descriptor as one array, with the owner's name per row (for matching)."""
-        owners = [p.name for p in self.people.values() for _ in p.descriptors]
-        rows = [d for p in self.people.values() for d in p.descriptors]
+        """Every descriptor as one array, with the owner's name per row (for matching).
+
+        Taken under the lock: an MQTT ``faces/remove`` may change the people meanwhile.
+        """
+        with self._lock:
+            owners = [p.name for p in self.people.values() for _ in p.descriptors]
+            rows = [d for p in self.people.values() for d in p.descriptors]
         array = np.asarray(rows, dtype=np.float64).reshape(len(rows), DESCRIPTOR_SIZE)
         return owners, array
