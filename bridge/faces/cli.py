@@ -53,10 +53,23 @@ def cmd_faces(args: argparse.Namespace) -> int:
         elif args.faces_command == "rename":
             db.rename(args.old, args.new)
             print(f"renamed {args.old} to {args.new}")
+        elif args.faces_command == "threshold":
+            value = None if args.value == "default" else _number(args.value)
+            person = db.set_threshold(args.name, value)
+            shown = "the default" if value is None else str(value)
+            print(f"{person.name} is now named at a distance up to {shown}")
     except FaceDbError as err:
         print(f"error: {err.detail}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        detail = f"expected a number or 'default', got {text!r}"
+        raise FaceDbError("bad_threshold", detail) from None
 
 
 def _add(db: FaceDb, args: argparse.Namespace) -> int:
@@ -105,4 +118,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rename = actions.add_parser("rename", parents=[common], help="rename an enrolled person")
     rename.add_argument("old")
     rename.add_argument("new")
+    threshold = actions.add_parser(
+        "threshold", parents=[common], help="set a person's own threshold (or 'default')"
+    )
+    threshold.add_argument("name")
+    threshold.add_argument("value", help="a distance between 0 and 1, or 'default'")
     faces.set_defaults(func=cmd_faces)

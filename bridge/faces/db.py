@@ -163,6 +163,14 @@ class FaceDb:
             self.people[clean] = person
             self.save()
 
+    def set_threshold(self, name: str, threshold: float | None) -> Person:
+        """Give a person their own threshold, or ``None``: the default again."""
+        with self._lock:
+            person = self._require(name)
+            person.threshold = None if threshold is None else check_threshold(threshold)
+            self.save()
+            return person
+
     def _find(self, name: str) -> Person | None:
         """Names are matched ignoring case, so ``anna`` and ``Anna`` are one person."""
         key = name.strip().casefold()

@@ -143,6 +143,13 @@ def test_a_person_s_own_threshold_overrides_the_default(tmp_path: Path) -> None:
     assert line["names"] == ["unknown"]  # a true match (~0.3), but above Anna's own 0.2
     assert line["faces"][0]["distance"] > 0.2
 
+    assert cli("faces", "threshold", "anna", "default", "--db", str(db)).returncode == 0
+    (line,) = analyze(db, FACES / "anna_3.jpg")
+    assert line["names"] == ["Anna"]
+    refused = cli("faces", "threshold", "Anna", "1.5", "--db", str(db))
+    assert refused.returncode == 1
+    assert "a threshold is between 0 and 1, got 1.5" in refused.stderr
+
 
 def test_enrolment_refuses_photos_with_no_face_several_faces_or_a_small_face(
     tmp_path: Path,
