@@ -15,7 +15,7 @@ HF_HUB_OFFLINE ?= 1
 export HF_HUB_OFFLINE
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: all demo test test-bridge test-ha lint typecheck bench env env-ha clean
+.PHONY: all demo test test-bridge test-ha lint typecheck bench env env-ha clean system-deps
 
 all: test
 
@@ -51,23 +51,40 @@ env-ha: .venv-ha
 
 FORCE:
 
+# What the tests still need from the system: Mosquitto (every MQTT test starts its own) and
+# openssl (the TLS tests make their own CA).  Fonts are committed under tests/support/fonts.
+# As root this installs them; otherwise it stops at once with the one command to run.
+system-deps:
+	@missing=""; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else \
+	    echo "make test needs$$missing from the system. Run: sudo apt-get install -y$$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
 demo: .venv
 	.venv/bin/image-to-text demo
 
 lint: .venv
 	.venv/bin/ruff check bridge tests bench tools custom_components
-	.venv/bin/ruff format --check bridge tests/bridge bench tools
+	.venv/bin/ruff format --check bridge tests/bridge tests/support bench tools
 
 typecheck: .venv
-	.venv/bin/mypy bridge
+	.venv/bin/mypy bridge tests/support
 
-test-bridge: .venv
+test-bridge: .venv system-deps
 	.venv/bin/python -m pytest -q tests/bridge
 
-test-ha: .venv-ha .venv
+test-ha: .venv-ha .venv system-deps
 	cd tests/integration && ../../.venv-ha/bin/python -m pytest -q -p no:cacheprovider
 
-test: lint typecheck test-bridge test-ha
+test: system-deps lint typecheck test-bridge test-ha
 
 bench: .venv
 	.venv/bin/python bench/caption_speed.py

@@ -18,7 +18,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge import cli, scheduler, service, transport
+from bridge import cli, dispatch, scheduler, transport
+from bridge.work import FrameWork
 
 TRACE = Path(os.environ["BENCH_TRACE"])
 _records: dict[str, dict[str, Any]] = {}
@@ -27,12 +28,12 @@ _records: dict[str, dict[str, Any]] = {}
 def _install() -> None:
     submit = scheduler.ModelWorker.submit
     take = scheduler.ModelWorker._take
-    job_done = service.BridgeService._job_done
+    job_done = dispatch.Dispatch.job_done
     publish = transport.MqttTransport.publish
     out = TRACE.open("a", buffering=1)
 
     def timed_submit(self: scheduler.ModelWorker, job: scheduler.Job) -> None:
-        if isinstance(job.context, service.FrameWork):
+        if isinstance(job.context, FrameWork):
             job.context.extra["t_submitted"] = time.monotonic()
         submit(self, job)
 
@@ -40,16 +41,16 @@ def _install() -> None:
         jobs = take(self, count)
         now = time.monotonic()
         for job in jobs:
-            if isinstance(job.context, service.FrameWork):
+            if isinstance(job.context, FrameWork):
                 job.context.extra["t_model_start"] = now
                 job.context.extra["batch"] = len(jobs)
         return jobs
 
     async def timed_job_done(
-        self: service.BridgeService, job: scheduler.Job, outcome: scheduler.Outcome
+        self: dispatch.Dispatch, job: scheduler.Job, outcome: scheduler.Outcome
     ) -> None:
         work = job.context
-        if not isinstance(work, service.FrameWork):
+        if not isinstance(work, FrameWork):
             await job_done(self, job, outcome)
             return
         record = {
@@ -103,7 +104,7 @@ def _install() -> None:
 
     scheduler.ModelWorker.submit = timed_submit  # type: ignore[method-assign]
     scheduler.ModelWorker._take = timed_take  # type: ignore[method-assign]
-    service.BridgeService._job_done = timed_job_done  # type: ignore[method-assign]
+    dispatch.Dispatch.job_done = timed_job_done  # type: ignore[method-assign]
     transport.MqttTransport.publish = timed_publish  # type: ignore[method-assign]
 
 

@@ -11,10 +11,6 @@ import io
 import os
 import resource
 import shutil
-import socket
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +20,6 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(
     os.environ.get("IMAGE_TO_TEXT_BENCH_CACHE", Path.home() / ".cache/image-to-text/bench")
 )
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -113,48 +108,6 @@ def jpeg(image: Image.Image, quality: int = 85) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality)
     return out.getvalue()
-
-
-# --- a broker of our own ---
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Broker:
-    """Mosquitto on a free loopback port, in a folder of its own."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 10000\nuser root\n"
-        )
-        log = (self.workdir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
 
 
 def peak_rss_mb() -> float:

@@ -42,6 +42,8 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.support.mosquitto import Mosquitto
+
 HERE = Path(__file__).resolve().parent
 BASE_TOPIC = "bench"
 NEW_TOKENS = 12
@@ -124,7 +126,7 @@ class BridgeRun:
     batch_size: int
     threads: int | None
     ocr: bool = True
-    broker: _support.Broker = field(init=False)
+    broker: Mosquitto = field(init=False)
     process: subprocess.Popen[bytes] | None = None
     client: mqtt.Client | None = None
     sent: dict[str, float] = field(default_factory=dict)
@@ -133,7 +135,7 @@ class BridgeRun:
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
-        self.broker = _support.Broker(self.workdir / "broker")
+        self.broker = Mosquitto(self.workdir / "broker")
 
     @property
     def trace_path(self) -> Path:

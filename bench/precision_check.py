@@ -26,14 +26,14 @@ import _support
 from PIL import Image
 
 from bridge.config import ModelConfig
-from bridge.engines.transformers_engine import (
+from bridge.engines.precision import (
     PARITY_MIN_COSINE,
     ParityProbe,
-    TransformersEngine,
     probe_image,
     step_cosines,
     teacher_forced_logits,
 )
+from bridge.engines.transformers_engine import TransformersEngine
 
 
 @dataclass

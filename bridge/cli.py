@@ -1,4 +1,4 @@
-"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config`` (BRIEF §4).
+"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config``.
 
 Exit codes: 0 done, 1 a runtime failure (broker refused us, an image could not be analysed),
 2 a configuration or usage error (the message names the file and the key).
@@ -21,16 +21,47 @@ from typing import Any
 import yaml
 
 from bridge import __version__
-from bridge.config import BridgeConfig, FacesConfig, MeterConfig, ModelConfig, explain, load_config
+from bridge.config import (
+    DEFAULT_CAPTION_MODEL,
+    DEFAULT_MODELS,
+    TASKS,
+    BridgeConfig,
+    FacesConfig,
+    MeterConfig,
+    ModelConfig,
+    explain,
+    json_schema,
+    load_config,
+)
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine, known_engines
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.faces import cli as faces_cli
 from bridge.frames import decode_image, frame_id_of
 from bridge.memory import limit_malloc_arenas
+from bridge.protocol import Topics
 from bridge.scheduler import MODEL_THREAD_PREFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-DEFAULT_ENGINES = {"caption": "transformers", "ocr": "rapidocr", "meter": "meter", "faces": "dlib"}
+DEFAULT_ENGINES = {task: model["engine"] for task, model in DEFAULT_MODELS.items()}
+
+
+#: How long torch's OpenMP threads spin at a barrier before they sleep (see ``set_thread_policy``).
+SPIN_COUNT = "10000"
+
+
+def set_thread_policy(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Let OpenMP threads spin briefly, not 300,000 turns, unless the user chose otherwise.
+
+    torch's OpenMP threads spin at every barrier before they sleep (libgomp's default is long).
+    On a CPU shared with other busy processes (a home server running Frigate) a spinning thread
+    waits for a sibling the kernel has parked, and a model of many small operations ran 100x
+    slower in bench/RESULTS.md; never spinning (``OMP_WAIT_POLICY=PASSIVE``) cures that but
+    costs an idle machine 40-60% on BLIP's token-by-token decoding.  A short spin keeps most of
+    the idle speed.  OpenMP reads this once, when torch is first imported, so the command sets
+    it at start-up, before any engine loads; importing the bridge's modules changes nothing.
+    """
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 
 def _setup_logging(level: str) -> None:
@@ -83,9 +114,7 @@ async def serve(config: BridgeConfig) -> int:
 
 
 def _with_host(config: BridgeConfig, host: str) -> BridgeConfig:
-    from dataclasses import replace
-
-    return replace(config, mqtt=replace(config.mqtt, host=host))
+    return config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"host": host})})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -109,7 +138,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """``check-config FILE``: validate, then print the effective configuration."""
+    """``check-config FILE``: validate, then print the effective configuration.
+
+    ``check-config --schema``: print the configuration file's JSON Schema instead.
+    """
+    if args.schema:
+        print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if args.file is None:
+        print("error: check-config needs FILE (or --schema)", file=sys.stderr)
+        return EXIT_CONFIG
     config = load_config(args.file)
     unknown = [
         f"models.{task}.engine: unknown engine {m.engine!r} (known: {', '.join(known_engines())})"
@@ -126,10 +164,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{c.name} ({'+'.join(c.tasks)} on {c.topic})" for c in config.cameras.values()
     )
     print(f"# cameras: {cams}")
-    print(
-        f"# results on {config.mqtt.base_topic}/<camera>/<task>; state on "
-        f"{config.mqtt.base_topic}/bridge/state"
-    )
+    topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
+    print(f"# results on {topics.result('<camera>', '<task>')}; state on {topics.state}")
     return EXIT_OK
 
 
@@ -206,7 +242,7 @@ def _load_engine(args: argparse.Namespace) -> Engine:
     engine_name = args.engine or DEFAULT_ENGINES[args.task]
     model = args.model
     if args.task == "caption" and model is None and engine_name == "transformers":
-        model = "Salesforce/blip-image-captioning-base"
+        model = DEFAULT_CAPTION_MODEL
     config = ModelConfig(
         engine=engine_name,
         model=model,
@@ -263,7 +299,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         else:
             failed += 1
             line.update(value=None, error=output.code, detail=output.detail)
-            line.update(getattr(output, "extra", None) or {})
+            line.update(output.extra)
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return EXIT_FAILED if failed and failed == len(items) else EXIT_OK
 
@@ -301,13 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check-config", help="validate a configuration file and explain it")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?")
+    check.add_argument(
+        "--schema", action="store_true", help="print the configuration's JSON Schema and exit"
+    )
     check.set_defaults(func=cmd_check_config)
 
     faces_cli.add_parser(sub)
 
     analyze = sub.add_parser("analyze", help="analyse image files; one JSON line per image")
-    analyze.add_argument("--task", choices=("caption", "ocr", "meter", "faces"), required=True)
+    analyze.add_argument("--task", choices=TASKS, required=True)
     analyze.add_argument("--engine", help="engine name (default: per task)")
     analyze.add_argument("--model", help="model id or local folder")
     analyze.add_argument("--prompt", help="caption prompt (BLIP conditional captioning)")
@@ -327,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``image-to-text`` console script."""
+    set_thread_policy()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "analyze" and not args.images and not args.manifest:

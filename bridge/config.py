@@ -1,9 +1,11 @@
-"""Typed, validated configuration (BRIEF §3).
+"""Typed, validated configuration: pydantic models of ``bridge.yaml``.
 
-The YAML file is read once and turned into frozen dataclasses before anything connects, so a
-mistake is reported up front with the file, the key path and what was expected, instead of as
-a crash minutes later.  ``!env NAME`` pulls secrets from the environment.  Unknown keys are
-errors: a typo such as ``max_new_token`` must not be silently ignored.
+The YAML file is read once and validated before anything connects, so a mistake is reported up
+front with the file, the key path and what was expected, instead of as a crash minutes later.
+Every default lives on its model's field; ``image-to-text check-config --schema`` prints the
+models as JSON Schema (``docs/configuration.md`` is tested against it).  ``!env NAME`` pulls
+secrets from the environment.  Unknown keys are errors (``extra="forbid"``): a typo such as
+``max_new_token`` must not be silently ignored.
 """
 
 from __future__ import annotations
@@ -12,44 +14,61 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from bridge.errors import ConfigError
+from bridge.protocol import camera_name_problem, slug
 
 TASKS = ("caption", "ocr", "meter", "faces")
-CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-SECRET_KEYS = frozenset({"password"})
-
-T = TypeVar("T")
-
+Precision = Literal["fp32", "bf16", "int8", "mixed", "fp16", "auto"]
+#: A bridge id becomes part of Home Assistant unique ids and topics: kept plain.
+BRIDGE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+#: The model each task runs when its ``models`` entry names no engine (the one place for them).
+DEFAULT_MODELS: dict[str, dict[str, str]] = {
+    "caption": {"engine": "transformers", "model": "Salesforce/blip-image-captioning-base"},
+    "ocr": {"engine": "rapidocr"},
+    "meter": {"engine": "meter"},
+    "faces": {"engine": "dlib"},
+}
+DEFAULT_CAPTION_MODEL = DEFAULT_MODELS["caption"]["model"]
 
 _LOGGER = logging.getLogger(__name__)
+Positive = Annotated[int, Field(gt=0)]
+PositiveNumber = Annotated[float, Field(gt=0)]
 
 
-@dataclass(frozen=True)
-class EnvRef:
-    """A ``!env NAME`` placeholder, resolved during validation so errors can name the key."""
+class ProblemError(ValueError):
+    """A validator's complaint about ``keys`` below the value it checked (empty: that value)."""
 
-    name: str
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that knows ``!env``; never constructs arbitrary Python objects."""
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
-def _env_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> EnvRef:
-    return EnvRef(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+class _Section(BaseModel):
+    """Frozen, no unknown keys; numbers given where text is expected are read as text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
 
-_Loader.add_constructor("!env", _env_constructor)
-
-
-@dataclass(frozen=True)
-class TlsConfig:
+class TlsConfig(_Section):
     """TLS towards the broker; ``ca_certs`` alone gives server verification."""
 
     ca_certs: str | None = None
@@ -58,70 +77,113 @@ class TlsConfig:
     insecure: bool = False
 
 
-@dataclass(frozen=True)
-class MqttConfig:
+class MqttConfig(_Section):
     """How to reach the broker and where the bridge's topics live."""
 
     host: str = "localhost"
-    port: int = 1883
+    port: Positive = 1883
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     base_topic: str = "image_to_text"
+    #: Default: ``image-to-text-<base_topic>`` (filled in by ``BridgeConfig``).
     client_id: str = "image-to-text-bridge"
-    keepalive: int = 30
-    session_expiry: int = 86400
-    reconnect_max_delay: float = 30.0
-    outbox_limit: int = 1000
+    keepalive: Positive = 30
+    session_expiry: Positive = 86400
+    reconnect_max_delay: PositiveNumber = 30.0
+    outbox_limit: Positive = 1000
     tls: TlsConfig | None = None
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+
+    @field_validator("base_topic")
+    @classmethod
+    def _plain_topic(cls, base: str) -> str:
+        base = base.strip("/")
+        if not base or any(c in base for c in "#+"):
+            raise ProblemError(f"expected a topic without wildcards, got {base!r}")
+        return base
 
     @property
     def embedded(self) -> bool:
         """``host: embedded`` means: start the built-in broker and connect to it."""
         return self.host == "embedded"
 
+    @property
+    def secret(self) -> str | None:
+        """The password in clear, for the one place that hands it to the broker."""
+        return self.password.get_secret_value() if self.password is not None else None
 
-@dataclass(frozen=True)
-class FramesConfig:
+
+class FramesConfig(_Section):
     """Limits for incoming frames; they bound memory and refuse decompression bombs."""
 
-    max_bytes: int = 15 * 1024 * 1024
-    max_pixels: int = 40_000_000
+    max_bytes: Positive = 15 * 1024 * 1024
+    max_pixels: Positive = 40_000_000
     url_allowed_hosts: tuple[str, ...] = ()
-    url_timeout: float = 10.0
+    url_timeout: PositiveNumber = 10.0
     publish_image: bool = True
 
+    @field_validator("url_allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, hosts: object) -> object:
+        if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) for h in hosts):
+            raise ProblemError(f"expected a list of host names, got {describe(hosts)}")
+        return tuple(h.lower() for h in hosts)
 
-@dataclass(frozen=True)
-class FacesConfig:
-    """The ``faces`` task's settings (docs/faces.md); thresholds are descriptor distances."""
 
-    #: The enrolled people's descriptors; ``None``: in memory only.  Default: next to the config.
+class FacesConfig(_Section):
+    """The ``faces`` task's settings (docs/faces.md); thresholds are descriptor distances.
+
+    In the file they sit beside the model's own keys under ``models.faces``.
+    """
+
+    #: The enrolled people's descriptors; ``None``: in memory only.  From a file: relative to
+    #: it, ``faces.json`` next to it by default (``parse_config``).
     db: str | None = None
     threshold: float = 0.55
-    min_face: int = 40
+    min_face: Positive = 40
     #: Frames larger than this (long side) are scaled down first; detection time grows with area.
-    max_side: int = 1280
+    max_side: Positive = 1280
     #: Folder of the two model files; ``None``: where the install step put them.
     model_dir: str | None = None
 
+    @field_validator("threshold")
+    @classmethod
+    def _distance(cls, threshold: float) -> float:
+        if not 0 < threshold < 1:
+            raise ProblemError(f"expected a number between 0 and 1, got {threshold}")
+        return threshold
 
-@dataclass(frozen=True)
-class ModelConfig:
+
+class ModelConfig(_Section):
     """One task's engine: which implementation, which weights, and how to run it."""
 
     engine: str
     model: str | None = None
-    max_new_tokens: int = 30
+    max_new_tokens: Positive = 30
     prompt: str | None = None
     device: str = "auto"
     #: ``auto``: the fastest form whose next-token logits match fp32's (checked at load).
-    precision: Literal["fp32", "bf16", "int8", "mixed", "fp16", "auto"] = "auto"
-    batch_size: int = 4
+    precision: Precision = "auto"
+    batch_size: Positive = 4
     threads: int | None = None
-    num_beams: int = 1
-    faces: FacesConfig | None = None
+    num_beams: Positive = 1
+    #: The ``faces`` task's own settings (``models.faces`` only; written beside the keys above).
+    faces: SkipJsonSchema[FacesConfig | None] = None
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _known_precision(cls, value: object) -> object:
+        if value not in ("fp32", "bf16", "int8", "mixed", "fp16", "auto"):
+            raise ProblemError(f"expected fp32, bf16, fp16, int8, mixed or auto, got {value!r}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if device not in ("auto", "cpu") and not device.startswith("cuda"):
+            raise ProblemError(f"expected auto, cpu or cuda[:N], got {device!r}")
+        return device
 
     @property
     def label(self) -> str:
@@ -129,436 +191,343 @@ class ModelConfig:
         return self.model or self.engine
 
 
-@dataclass(frozen=True)
-class MeterConfig:
+class MeterConfig(_Section):
     """Where a meter's digits are and how to read them (``docs/meters.md``)."""
 
-    digits: int
+    digits: Positive
     decimals: int = 0
     roi: tuple[int, int, int, int] | None = None
     corners: tuple[tuple[int, int], ...] | None = None
     rotation: float = 0.0
     unit: str | None = None
     device_class: str | None = None
-    max_rate: float | None = None
+    max_rate: PositiveNumber | None = None
     allow_decrease: bool = False
 
+    @field_validator("decimals")
+    @classmethod
+    def _fewer_decimals_than_digits(cls, decimals: int, info: ValidationInfo) -> int:
+        digits = info.data.get("digits")
+        if digits is not None and not 0 <= decimals < digits:
+            raise ProblemError(f"expected 0 to {digits - 1} (digits - 1), got {decimals}")
+        return decimals
 
-@dataclass(frozen=True)
-class CameraConfig:
-    """One camera: the topic its snapshots arrive on and what to do with them."""
+    @field_validator("roi", mode="before")
+    @classmethod
+    def _four_integers(cls, roi: object) -> object:
+        if roi is None:
+            return None
+        if not isinstance(roi, list | tuple) or not all(_is_int(v) for v in roi):
+            raise ProblemError(f"expected 4 integers (x, y, width, height), got {describe(roi)}")
+        if len(roi) != 4:
+            raise ProblemError(f"expected 4 integers, got {len(roi)}")
+        if roi[2] <= 0 or roi[3] <= 0:
+            raise ProblemError(f"width and height must be positive, got {list(roi)}")
+        return tuple(roi)
 
-    name: str
-    topic: str
-    tasks: tuple[str, ...]
-    prompt: str | None = None
-    #: Skip frames showing the same scene as the last analysed one (``bridge/dedup.py``).
-    dedup: bool = True
-    #: Scene-change score (0..1) above which a frame is analysed; ``None``: the default.
-    dedup_threshold: float | None = None
-    meter: MeterConfig | None = None
-
-
-@dataclass(frozen=True)
-class BridgeConfig:
-    """The whole validated configuration."""
-
-    mqtt: MqttConfig
-    models: Mapping[str, ModelConfig]
-    cameras: Mapping[str, CameraConfig]
-    frames: FramesConfig = field(default_factory=FramesConfig)
-    bridge_id: str = "image_to_text"
-    source: str = "<memory>"
-
-
-DEFAULT_MODELS: dict[str, dict[str, Any]] = {
-    "caption": {"engine": "transformers", "model": "Salesforce/blip-image-captioning-base"},
-    "ocr": {"engine": "rapidocr"},
-    "meter": {"engine": "meter"},
-    "faces": {"engine": "dlib"},
-}
-
-
-class _Reader:
-    """Reads one mapping of the YAML file, tracking the key path for error messages."""
-
-    def __init__(self, source: str, path: str, data: object) -> None:
-        self.source = source
-        self.path = path
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(source, path or "<top>", f"expected a mapping, got {_kind(data)}")
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
-
-    def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.source, self._join(key), problem)
-
-    def _join(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def child(self, key: str) -> _Reader:
-        self.used.add(key)
-        return _Reader(self.source, self._join(key), self._resolve(key, self.data.get(key)))
-
-    def has(self, key: str) -> bool:
-        return self.data.get(key) is not None
-
-    def _resolve(self, key: str, value: object) -> object:
-        """``!env NAME``: the variable's text, or nothing when it is not set.
-
-        An unset variable leaves the key unset, with one warning naming both: a broker without
-        accounts takes ``username: !env MQTT_USER`` as "no credentials", and a key that must have
-        a value is refused as missing.
-        """
-        if isinstance(value, EnvRef):
-            if value.name not in os.environ:
-                _LOGGER.warning(
-                    "%s: %s: environment variable %s is not set (!env); taken as not given",
-                    self.source,
-                    self._join(key),
-                    value.name,
-                )
-                return None
-            return _EnvText(os.environ[value.name])
-        return value
-
-    def raw(self, key: str) -> object:
-        self.used.add(key)
-        return self._resolve(key, self.data.get(key))
-
-    def get(self, key: str, kind: type[T], default: T) -> T:
-        value = self.raw(key)
-        if value is None:
-            return default
-        return self._check(key, value, kind)
-
-    def optional(self, key: str, kind: type[T]) -> T | None:
-        value = self.raw(key)
-        return None if value is None else self._check(key, value, kind)
-
-    def require(self, key: str, kind: type[T]) -> T:
-        value = self.raw(key)
-        if value is None:
-            raise self.error(key, f"required, expected {_kind_name(kind)}")
-        return self._check(key, value, kind)
-
-    def _check(self, key: str, value: object, kind: type[T]) -> T:
-        if isinstance(value, _EnvText):
-            # `port: !env MQTT_PORT` is a number, as YAML would read it; a secret stays text
-            value = _scalar(value) if kind in (int, float, bool) else str(value)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)  # type: ignore[return-value]
-        if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)  # type: ignore[return-value]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.error(key, f"expected {_kind_name(kind)}, got {_kind(value)}")
-        return value
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise self.error(unknown[0], "unknown key")
-
-
-class _EnvText(str):
-    """Text that came from the environment (``!env``): always a string, whatever it looks like."""
-
-    __slots__ = ()
-
-
-def _scalar(text: str) -> object:
-    """What YAML makes of ``text`` as a plain scalar (``1883`` → 1883, ``true`` → True)."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _kind_name(kind: type[Any]) -> str:
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        list: "a list",
-        dict: "a mapping",
-    }.get(kind, kind.__name__)
-
-
-def _int_list(reader: _Reader, key: str, count: int, what: str) -> tuple[int, ...] | None:
-    value = reader.raw(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise reader.error(key, f"expected {count} integers ({what}), got {_kind(value)}")
-    if len(value) != count:
-        raise reader.error(key, f"expected {count} integers, got {len(value)}")
-    return tuple(value)
-
-
-def _positive(reader: _Reader, key: str, value: T) -> T:
-    if isinstance(value, int | float) and value <= 0:
-        raise reader.error(key, f"expected a positive number, got {value}")
-    return value
-
-
-def _read_tls(reader: _Reader) -> TlsConfig:
-    tls = TlsConfig(
-        ca_certs=reader.optional("ca_certs", str),
-        certfile=reader.optional("certfile", str),
-        keyfile=reader.optional("keyfile", str),
-        insecure=reader.get("insecure", bool, False),
-    )
-    reader.finish()
-    return tls
-
-
-def _read_mqtt(reader: _Reader) -> MqttConfig:
-    d = MqttConfig()
-    base = reader.get("base_topic", str, d.base_topic).strip("/")
-    if not base or any(c in base for c in "#+"):
-        raise reader.error("base_topic", f"expected a topic without wildcards, got {base!r}")
-    mqtt = MqttConfig(
-        host=reader.get("host", str, d.host),
-        port=_positive(reader, "port", reader.get("port", int, d.port)),
-        username=reader.optional("username", str),
-        password=reader.optional("password", str),
-        base_topic=base,
-        client_id=reader.get("client_id", str, f"image-to-text-{base.replace('/', '-')}"),
-        keepalive=_positive(reader, "keepalive", reader.get("keepalive", int, d.keepalive)),
-        session_expiry=_positive(
-            reader, "session_expiry", reader.get("session_expiry", int, d.session_expiry)
-        ),
-        reconnect_max_delay=_positive(
-            reader,
-            "reconnect_max_delay",
-            reader.get("reconnect_max_delay", float, d.reconnect_max_delay),
-        ),
-        outbox_limit=_positive(
-            reader, "outbox_limit", reader.get("outbox_limit", int, d.outbox_limit)
-        ),
-        tls=_read_tls(reader.child("tls")) if reader.has("tls") else None,
-        discovery=reader.get("discovery", bool, d.discovery),
-        discovery_prefix=reader.get("discovery_prefix", str, d.discovery_prefix),
-    )
-    if mqtt.tls is None:
-        reader.raw("tls")
-    reader.finish()
-    return mqtt
-
-
-def _read_frames(reader: _Reader) -> FramesConfig:
-    d = FramesConfig()
-    hosts = reader.raw("url_allowed_hosts")
-    if hosts is not None and (
-        not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts)
-    ):
-        raise reader.error(
-            "url_allowed_hosts", f"expected a list of host names, got {_kind(hosts)}"
-        )
-    frames = FramesConfig(
-        max_bytes=_positive(reader, "max_bytes", reader.get("max_bytes", int, d.max_bytes)),
-        max_pixels=_positive(reader, "max_pixels", reader.get("max_pixels", int, d.max_pixels)),
-        url_allowed_hosts=tuple(h.lower() for h in hosts or ()),
-        url_timeout=_positive(
-            reader, "url_timeout", reader.get("url_timeout", float, d.url_timeout)
-        ),
-        publish_image=reader.get("publish_image", bool, d.publish_image),
-    )
-    reader.finish()
-    return frames
-
-
-def _read_model(reader: _Reader, task: str) -> ModelConfig:
-    defaults = DEFAULT_MODELS[task]
-    engine = reader.get("engine", str, defaults["engine"])
-    model = reader.optional("model", str)
-    if model is None and "engine" not in reader.data:
-        model = defaults.get("model")
-    precision = reader.get("precision", str, "auto")
-    if precision not in ("fp32", "bf16", "int8", "mixed", "fp16", "auto"):
-        raise reader.error(
-            "precision", f"expected fp32, bf16, fp16, int8, mixed or auto, got {precision!r}"
-        )
-    device = reader.get("device", str, "auto")
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        raise reader.error("device", f"expected auto, cpu or cuda[:N], got {device!r}")
-    cfg = ModelConfig(
-        engine=engine,
-        model=model,
-        max_new_tokens=_positive(reader, "max_new_tokens", reader.get("max_new_tokens", int, 30)),
-        prompt=reader.optional("prompt", str),
-        device=device,
-        precision=precision,  # type: ignore[arg-type]
-        batch_size=_positive(reader, "batch_size", reader.get("batch_size", int, 4)),
-        threads=reader.optional("threads", int),
-        num_beams=_positive(reader, "num_beams", reader.get("num_beams", int, 1)),
-        faces=_read_faces(reader) if task == "faces" else None,
-    )
-    reader.finish()
-    return cfg
-
-
-def _read_faces(reader: _Reader) -> FacesConfig:
-    """``models.faces``: the face database's place and the thresholds that decide a name."""
-    d = FacesConfig()
-    threshold = reader.get("threshold", float, d.threshold)
-    if not 0 < threshold < 1:
-        raise reader.error("threshold", f"expected a number between 0 and 1, got {threshold}")
-    db = reader.optional("db", str)
-    if db is None and reader.source != "<memory>":
-        db = str(Path(reader.source).parent / "faces.json")
-    elif db is not None and reader.source != "<memory>":
-        db = str(Path(reader.source).parent / Path(db).expanduser())
-    return FacesConfig(
-        db=db,
-        threshold=threshold,
-        min_face=_positive(reader, "min_face", reader.get("min_face", int, d.min_face)),
-        max_side=_positive(reader, "max_side", reader.get("max_side", int, d.max_side)),
-        model_dir=reader.optional("model_dir", str),
-    )
-
-
-def _read_meter(reader: _Reader) -> MeterConfig:
-    digits = _positive(reader, "digits", reader.require("digits", int))
-    decimals = reader.get("decimals", int, 0)
-    if not 0 <= decimals < digits:
-        raise reader.error("decimals", f"expected 0 to {digits - 1} (digits - 1), got {decimals}")
-    roi = _int_list(reader, "roi", 4, "x, y, width, height")
-    corners_raw = reader.raw("corners")
-    corners: tuple[tuple[int, int], ...] | None = None
-    if corners_raw is not None:
+    @field_validator("corners", mode="before")
+    @classmethod
+    def _four_points(cls, corners: object) -> object:
+        if corners is None:
+            return None
         ok = (
-            isinstance(corners_raw, list)
-            and len(corners_raw) == 4
+            isinstance(corners, list | tuple)
+            and len(corners) == 4
             and all(
-                isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) for v in p)
-                for p in corners_raw
+                isinstance(p, list | tuple) and len(p) == 2 and all(_is_int(v) for v in p)
+                for p in corners
             )
         )
         if not ok:
-            raise reader.error("corners", f"expected 4 [x, y] points, got {_kind(corners_raw)}")
-        points: list[list[int]] = corners_raw  # type: ignore[assignment]
-        corners = tuple((int(p[0]), int(p[1])) for p in points)
-    if roi is None and corners is None:
-        raise reader.error("roi", "required (or corners): where the digits are, as [x, y, w, h]")
-    if roi is not None and (roi[2] <= 0 or roi[3] <= 0):
-        raise reader.error("roi", f"width and height must be positive, got {list(roi)}")
-    device_class = reader.optional("device_class", str)
-    if device_class is not None and device_class not in ("gas", "water", "energy"):
-        raise reader.error("device_class", f"expected gas, water or energy, got {device_class!r}")
-    max_rate = reader.optional("max_rate", float)
-    meter = MeterConfig(
-        digits=digits,
-        decimals=decimals,
-        roi=roi,  # type: ignore[arg-type]
-        corners=corners,
-        rotation=reader.get("rotation", float, 0.0),
-        unit=reader.optional("unit", str),
-        device_class=device_class,
-        max_rate=_positive(reader, "max_rate", max_rate) if max_rate is not None else None,
-        allow_decrease=reader.get("allow_decrease", bool, False),
-    )
-    reader.finish()
-    return meter
+            raise ProblemError(f"expected 4 [x, y] points, got {describe(corners)}")
+        return corners
 
+    @field_validator("device_class")
+    @classmethod
+    def _energy_class(cls, device_class: str | None) -> str | None:
+        if device_class is not None and device_class not in ("gas", "water", "energy"):
+            raise ProblemError(f"expected gas, water or energy, got {device_class!r}")
+        return device_class
 
-def _read_dedup(reader: _Reader) -> tuple[bool, float | None]:
-    """``dedup: true|false``, or ``dedup: {threshold: 0.03}`` (on, with its own threshold)."""
-    if not isinstance(reader.data.get("dedup"), dict):
-        return reader.get("dedup", bool, True), None
-    options = reader.child("dedup")
-    enabled = options.get("enabled", bool, True)
-    threshold = options.optional("threshold", float)
-    if threshold is not None and not 0 <= threshold < 1:
-        raise options.error("threshold", f"expected a number from 0 to 1, got {threshold}")
-    options.finish()
-    return enabled, threshold
-
-
-def _read_camera(reader: _Reader, name: str) -> CameraConfig:
-    if not CAMERA_NAME.match(name):
-        raise ConfigError(
-            reader.source, reader.path, "camera names are lower-case letters, digits and _"
-        )
-    if name == "faces":  # <base>/faces/... is the enrolment topic (docs/faces.md)
-        raise ConfigError(reader.source, reader.path, "'faces' is reserved; pick another name")
-    topic = reader.require("topic", str)
-    tasks_raw = reader.get("tasks", list, ["caption"])
-    for task in tasks_raw:
-        if task not in TASKS:
-            raise reader.error(
-                "tasks", f"unknown task {task!r}, expected one of {', '.join(TASKS)}"
+    @model_validator(mode="after")
+    def _somewhere(self) -> MeterConfig:
+        if self.roi is None and self.corners is None:
+            raise ProblemError(
+                "required (or corners): where the digits are, as [x, y, w, h]", "roi"
             )
-    if not tasks_raw:
-        raise reader.error("tasks", "expected at least one task")
-    tasks = tuple(dict.fromkeys(tasks_raw))
-    meter = _read_meter(reader.child("meter")) if reader.has("meter") else None
-    if meter is None:
-        reader.raw("meter")
-    if "meter" in tasks and meter is None:
-        raise reader.error("meter", "required for the meter task (roi, digits, decimals...)")
-    dedup, dedup_threshold = _read_dedup(reader)
-    cam = CameraConfig(
-        name=name,
-        topic=topic,
-        tasks=tasks,
-        prompt=reader.optional("prompt", str),
-        dedup=dedup,
-        dedup_threshold=dedup_threshold,
-        meter=meter,
-    )
-    reader.finish()
-    return cam
+        return self
+
+
+class DedupOptions(_Section):
+    """``dedup: {threshold: 0.03}``: deduplication on, with a threshold of its own."""
+
+    enabled: bool = True
+    #: Scene-change score (0..1) above which a frame is analysed; ``None``: the default.
+    threshold: float | None = None
+
+    @field_validator("threshold")
+    @classmethod
+    def _fraction(cls, threshold: float | None) -> float | None:
+        if threshold is not None and not 0 <= threshold < 1:
+            raise ProblemError(f"expected a number from 0 to 1, got {threshold}")
+        return threshold
+
+
+def _dedup_form(value: object) -> str:
+    return "options" if isinstance(value, dict | DedupOptions) else "flag"
+
+
+#: Tags of the two forms ``dedup`` takes; they are not keys, so error paths leave them out.
+_FORM_TAGS = frozenset({"flag", "options"})
+
+
+class CameraConfig(_Section):
+    """One camera: the topic its snapshots arrive on and what to do with them."""
+
+    #: The camera's key under ``cameras`` (filled in from it, never written).
+    name: SkipJsonSchema[str] = ""
+    topic: str
+    tasks: tuple[str, ...] = ("caption",)
+    prompt: str | None = None
+    #: Skip frames showing the same scene as the last analysed one (``bridge/dedup.py``).
+    dedup_setting: Annotated[
+        Annotated[bool, Tag("flag")] | Annotated[DedupOptions, Tag("options")],
+        Discriminator(_dedup_form),
+    ] = Field(default=True, alias="dedup")
+    meter: MeterConfig | None = None
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _known_tasks(cls, tasks: object) -> object:
+        if not isinstance(tasks, list | tuple):
+            raise ProblemError(f"expected a list, got {describe(tasks)}")
+        for task in tasks:
+            if task not in TASKS:
+                raise ProblemError(f"unknown task {task!r}, expected one of {', '.join(TASKS)}")
+        if not tasks:
+            raise ProblemError("expected at least one task")
+        return tuple(dict.fromkeys(tasks))
+
+    @model_validator(mode="after")
+    def _meter_settings(self) -> CameraConfig:
+        if "meter" in self.tasks and self.meter is None:
+            raise ProblemError("required for the meter task (roi, digits, decimals...)", "meter")
+        return self
+
+    @property
+    def dedup(self) -> bool:
+        """Whether frames showing the last analysed scene are skipped."""
+        setting = self.dedup_setting
+        return setting.enabled if isinstance(setting, DedupOptions) else setting
+
+    @property
+    def dedup_threshold(self) -> float | None:
+        """The camera's own scene-change threshold, if it has one."""
+        setting = self.dedup_setting
+        return setting.threshold if isinstance(setting, DedupOptions) else None
+
+
+class BridgeSection(_Section):
+    """The bridge's own identity."""
+
+    #: Default: the base topic with ``/`` as ``_``.  Part of Home Assistant unique ids.
+    id: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, bridge_id: str | None) -> str | None:
+        if bridge_id is not None and not BRIDGE_ID.match(bridge_id):
+            raise ProblemError("expected lower-case letters, digits and _")
+        return bridge_id
+
+
+class BridgeConfig(_Section):
+    """The whole validated configuration (the file's top level)."""
+
+    mqtt: MqttConfig = MqttConfig()
+    frames: FramesConfig = FramesConfig()
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    cameras: dict[str, CameraConfig]
+    bridge: BridgeSection = BridgeSection()
+    _source: str = PrivateAttr(default="<memory>")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_in(cls, data: object) -> object:
+        """Names from keys, task defaults, ids from the base topic: before fields are checked."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        cameras = data.get("cameras")
+        if isinstance(cameras, dict):
+            data["cameras"] = _named_cameras(cameras)
+            data["models"] = _models_with_defaults(data.get("models"), data["cameras"])
+        mqtt = data.get("mqtt")
+        base = mqtt.get("base_topic", "image_to_text") if isinstance(mqtt, dict) else None
+        if isinstance(base, str) and isinstance(mqtt, dict) and "client_id" not in mqtt:
+            data["mqtt"] = {**mqtt, "client_id": f"image-to-text-{base.strip('/')}"}
+            data["mqtt"]["client_id"] = data["mqtt"]["client_id"].replace("/", "-")
+        section = data.get("bridge") or {}
+        if isinstance(section, dict) and section.get("id") is None:
+            plain = (base if isinstance(base, str) else "image_to_text").strip("/")
+            data["bridge"] = {**section, "id": plain.replace("/", "_")}
+        return data
+
+    @field_validator("cameras")
+    @classmethod
+    def _at_least_one(cls, cameras: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        if not cameras:
+            raise ProblemError("expected at least one camera")
+        return cameras
+
+    @property
+    def bridge_id(self) -> str:
+        """The bridge's id (``bridge.id``)."""
+        return self.bridge.id or "image_to_text"
+
+    @property
+    def source(self) -> str:
+        """The file this configuration came from, or ``<memory>``."""
+        return self._source
+
+
+def _named_cameras(cameras: dict[Any, Any]) -> dict[str, Any]:
+    """Each camera's settings with its name, after the one camera-name rule."""
+    named: dict[str, Any] = {}
+    slugs: dict[str, str] = {}
+    for key, settings in cameras.items():
+        name = str(key)
+        problem = camera_name_problem(name)
+        if problem is not None:
+            raise ProblemError(problem, "cameras", name)
+        other = slugs.setdefault(slug(name), name)
+        if other != name:
+            raise ProblemError(
+                f"its id {slug(name)!r} is the same as camera {other!r}'s", "cameras", name
+            )
+        if isinstance(settings, dict) and "name" in settings:
+            raise ProblemError("unknown key", "cameras", name, "name")
+        named[name] = {**settings, "name": name} if isinstance(settings, dict) else settings
+    return named
+
+
+def _models_with_defaults(models: object, cameras: dict[str, Any]) -> object:
+    """A model entry for every task a camera uses; an entry naming no engine gets the default."""
+    if models is None:
+        models = {}
+    if not isinstance(models, dict):
+        return models
+    used: set[str] = set()
+    for settings in cameras.values():
+        tasks = settings.get("tasks", ["caption"]) if isinstance(settings, dict) else []
+        used |= {task for task in tasks if task in TASKS} if isinstance(tasks, list) else set()
+    filled: dict[Any, Any] = {}
+    for task in TASKS:
+        given = models.get(task)
+        if task not in used and task not in models:
+            continue
+        if given is None:
+            given = {}
+        if isinstance(given, dict) and "engine" not in given:
+            given = {**DEFAULT_MODELS[task], **given}
+        filled[task] = _faces_nested(task, given)
+    for key in models:
+        if key not in TASKS:
+            raise ProblemError(f"unknown task, expected one of {', '.join(TASKS)}", "models", key)
+    return filled
+
+
+def _faces_nested(task: str, settings: object) -> object:
+    """``models.faces``: the keys of ``FacesConfig`` (written beside the model's) as ``faces``."""
+    if not isinstance(settings, dict):
+        return settings
+    if "faces" in settings:  # written in the file: not a key of any task
+        raise ProblemError("unknown key", "models", task, "faces")
+    if task != "faces":
+        return settings
+    own = {key: value for key, value in settings.items() if key not in FacesConfig.model_fields}
+    return {**own, "faces": {k: v for k, v in settings.items() if k in FacesConfig.model_fields}}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- reading the file ---
+
+
+class EnvRef(BaseModel):
+    """A ``!env NAME`` placeholder, resolved before validation so errors can name the key."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that knows ``!env``; never constructs arbitrary Python objects."""
+
+
+def _env_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> EnvRef:
+    assert isinstance(node, yaml.ScalarNode)
+    return EnvRef(name=str(loader.construct_scalar(node)))
+
+
+_Loader.add_constructor("!env", _env_constructor)
+
+
+def _resolve_env(data: object, source: str, path: str = "") -> object:
+    """Every ``!env NAME`` as the variable's text; an unset variable leaves its key unset.
+
+    One warning names both: a broker without accounts takes ``username: !env MQTT_USER`` as
+    "no credentials", and a key that must have a value is refused as missing.  The text is
+    then read as its key expects (``port: !env MQTT_PORT`` is a number, a password stays text).
+    """
+    if isinstance(data, dict):
+        resolved = {}
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(value, EnvRef) and value.name not in os.environ:
+                _LOGGER.warning(
+                    "%s: %s: environment variable %s is not set (!env); taken as not given",
+                    source,
+                    where,
+                    value.name,
+                )
+                continue
+            resolved[key] = _resolve_env(value, source, where)
+        return resolved
+    if isinstance(data, list):
+        return [_resolve_env(value, source, f"{path}[{i}]") for i, value in enumerate(data)]
+    if isinstance(data, EnvRef):
+        return os.environ[data.name]
+    return data
 
 
 def parse_config(data: object, source: str = "<memory>") -> BridgeConfig:
     """Validate already-parsed YAML data; raise ``ConfigError`` naming the first bad key."""
-    top = _Reader(source, "", data)
-    mqtt = _read_mqtt(top.child("mqtt"))
-    frames = _read_frames(top.child("frames"))
-    models_reader = top.child("models")
-    cams_reader = top.child("cameras")
-    cameras: dict[str, CameraConfig] = {}
-    for name in cams_reader.data:
-        cameras[str(name)] = _read_camera(cams_reader.child(str(name)), str(name))
-    if not cameras:
-        raise ConfigError(source, "cameras", "expected at least one camera")
-    for key in models_reader.data:
-        if key not in TASKS:
-            raise models_reader.error(str(key), f"unknown task, expected one of {', '.join(TASKS)}")
-    used_tasks = {t for cam in cameras.values() for t in cam.tasks}
-    models = {
-        task: _read_model(models_reader.child(task), task)
-        for task in TASKS
-        if task in used_tasks or task in models_reader.data
-    }
-    models_reader.finish()
-    bridge = top.child("bridge")
-    bridge_id = bridge.get("id", str, mqtt.base_topic.replace("/", "_"))
-    if not CAMERA_NAME.match(bridge_id):
-        raise bridge.error("id", "expected lower-case letters, digits and _")
-    bridge.finish()
-    top.finish()
-    return BridgeConfig(
-        mqtt=mqtt, models=models, cameras=cameras, frames=frames, bridge_id=bridge_id, source=source
-    )
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<top>", f"expected a mapping, got {describe(data)}")
+    try:
+        config = BridgeConfig.model_validate(_resolve_env(data, source))
+    except ValidationError as err:
+        raise _config_error(source, err) from None
+    config = _faces_db_beside(config, source)
+    config._source = source  # set once, right after validation
+    return config
+
+
+def _faces_db_beside(config: BridgeConfig, source: str) -> BridgeConfig:
+    """A configuration file's face database is relative to it (default: ``faces.json``)."""
+    model = config.models.get("faces")
+    if model is None or source == "<memory>":
+        return config
+    settings = model.faces or FacesConfig()
+    db = Path(source).parent / Path(settings.db or "faces.json").expanduser()
+    faces = settings.model_copy(update={"db": str(db)})
+    models = {**config.models, "faces": model.model_copy(update={"faces": faces})}
+    return config.model_copy(update={"models": models})
 
 
 def load_config(path: str | Path) -> BridgeConfig:
@@ -579,14 +548,76 @@ def load_config(path: str | Path) -> BridgeConfig:
     return parse_config(data, source)
 
 
+# --- what a user is told ---
+
+#: pydantic's error types, as the sentence this project has always used for them.
+_EXPECTED = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "dict": "a mapping",
+    "model": "a mapping",
+    "model_attributes": "a mapping",
+    "list": "a list",
+    "tuple": "a list",
+}
+
+
+def _config_error(source: str, err: ValidationError) -> ConfigError:
+    """The first problem pydantic found, as ``file: key.path: what was expected``."""
+    first = err.errors(include_url=False)[0]
+    keys = [str(part) for part in first["loc"] if part not in _FORM_TAGS]
+    if keys[:3] == ["models", "faces", "faces"]:  # written beside the model's keys (FacesConfig)
+        del keys[2]
+    kind, value, ctx = first["type"], first.get("input"), first.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, ProblemError):
+        keys += cause.keys
+        problem = str(cause)
+    elif kind == "extra_forbidden":
+        problem = "unknown key"
+    elif kind == "missing":
+        problem = "required"
+    elif kind in ("greater_than", "greater_than_equal"):
+        problem = f"expected a positive number, got {value}"
+    elif kind.removesuffix("_type").removesuffix("_parsing") in _EXPECTED:
+        expected = _EXPECTED[kind.removesuffix("_type").removesuffix("_parsing")]
+        problem = f"expected {expected}, got {describe(value)}"
+    elif kind in ("int_from_float", "string_too_short"):
+        problem = f"expected an integer, got {describe(value)}"
+    else:
+        problem = str(first["msg"]).removeprefix("Value error, ")
+    return ConfigError(source, ".".join(keys) or "<top>", problem)
+
+
+def describe(value: object) -> str:
+    """A value as an error message shows what was found."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{type(value).__name__} {value!r}"
+
+
 def explain(config: BridgeConfig) -> dict[str, Any]:
     """The effective configuration as plain data, secrets masked (for ``check-config``)."""
 
-    def convert(value: Any, key: str = "") -> Any:
-        if key in SECRET_KEYS and value is not None:
+    def convert(value: Any) -> Any:
+        if isinstance(value, SecretStr):
             return "***"
-        if is_dataclass(value) and not isinstance(value, type):
-            return {f.name: convert(getattr(value, f.name), f.name) for f in fields(value)}
+        if isinstance(value, BaseModel):
+            fields = type(value).model_fields
+            plain = {
+                info.alias or name: convert(getattr(value, name)) for name, info in fields.items()
+            }
+            if isinstance(value, ModelConfig):  # the faces settings, as written: beside the rest
+                plain.update(plain.pop("faces") or {})
+            return plain
         if isinstance(value, Mapping):
             return {k: convert(v) for k, v in value.items()}
         if isinstance(value, tuple | list):
@@ -595,6 +626,31 @@ def explain(config: BridgeConfig) -> dict[str, Any]:
 
     result: dict[str, Any] = convert(config)
     return result
+
+
+def json_schema() -> dict[str, Any]:
+    """The configuration file's JSON Schema (``check-config --schema``).
+
+    ``models`` is keyed by task; ``models.faces`` also takes ``FacesConfig``'s keys, written
+    beside the model's own.
+    """
+    schema = BridgeConfig.model_json_schema(by_alias=True)
+    defs = schema["$defs"]
+    model = defs["ModelConfig"]
+    defs["FacesConfig"] = FacesConfig.model_json_schema(by_alias=True)
+    defs["FacesModelConfig"] = {
+        **model,
+        "title": "FacesModelConfig",
+        "properties": {**model["properties"], **defs["FacesConfig"]["properties"]},
+    }
+    models = schema["properties"]["models"]
+    models.pop("additionalProperties", None)
+    models["properties"] = {
+        task: {"$ref": f"#/$defs/{'FacesModelConfig' if task == 'faces' else 'ModelConfig'}"}
+        for task in TASKS
+    }
+    models["additionalProperties"] = False
+    return schema
 
 
 __all__: list[str] = [
@@ -607,6 +663,7 @@ __all__: list[str] = [
     "MqttConfig",
     "TlsConfig",
     "explain",
+    "json_schema",
     "load_config",
     "parse_config",
 ]

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bridge.broker import EmbeddedBroker, free_port
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import ConfigError
+from bridge.protocol import Topics
 from bridge.service import BridgeService
 
 DEMO_TIMEOUT = 300.0
@@ -43,7 +43,7 @@ class _Listener:
         self.client.on_message = self._on_message
         self.base = base
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe(f"{base}/+/+", qos=1)
+        self.client.subscribe(Topics(base).result("+", "+"), qos=1)
         self.client.subscribe(self.reply_topic, qos=1)
         self.client.loop_start()
 
@@ -84,7 +84,7 @@ async def _enrol(
         "name": entry["enrol"],
         "images": photos,
     }
-    listener.publish(f"{config.mqtt.base_topic}/faces/add", json.dumps(command).encode())
+    listener.publish(Topics(config.mqtt.base_topic).faces("add"), json.dumps(command).encode())
     reply = await asyncio.wait_for(listener.replies.get(), DEMO_TIMEOUT)
     if reply.get("ok"):
         _say(f"enrolled {reply['name']} from {reply['added']} photos ({', '.join(entry['files'])})")
@@ -113,8 +113,8 @@ async def run_demo(config_path: Path, samples: Path, caption_model: str | None) 
     config = load_config(config_path)
     if caption_model and "caption" in config.models:
         models = dict(config.models)
-        models["caption"] = replace(models["caption"], model=caption_model)
-        config = replace(config, models=models)
+        models["caption"] = models["caption"].model_copy(update={"model": caption_model})
+        config = config.model_copy(update={"models": models})
     try:
         plan = json.loads((samples / "samples.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -122,10 +122,12 @@ async def run_demo(config_path: Path, samples: Path, caption_model: str | None) 
     if "faces" in config.models:  # the sample enrolment lives in memory, never in config/
         models = dict(config.models)
         faces = models["faces"].faces
-        models["faces"] = replace(models["faces"], faces=replace(faces, db=None) if faces else None)
-        config = replace(config, models=models)
+        in_memory = faces.model_copy(update={"db": None}) if faces else None
+        models["faces"] = models["faces"].model_copy(update={"faces": in_memory})
+        config = config.model_copy(update={"models": models})
     port = free_port()
-    config = replace(config, mqtt=replace(config.mqtt, host="127.0.0.1", port=port))
+    mqtt = config.mqtt.model_copy(update={"host": "127.0.0.1", "port": port})
+    config = config.model_copy(update={"mqtt": mqtt})
     broker = EmbeddedBroker(port)
     await broker.start()
     _say(f"embedded broker on 127.0.0.1:{port}; bridge starting with {config_path}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.config import BridgeConfig
-from bridge.protocol import STATE_OFFLINE, STATE_ONLINE, Topics
+from bridge.protocol import STATE_OFFLINE, STATE_ONLINE, Topics, slug
 
 TASK_ICONS = {"caption": "mdi:image-text", "ocr": "mdi:text-recognition", "meter": "mdi:counter"}
 TASK_NAMES = {"caption": "Caption", "ocr": "Text", "meter": "Meter reading"}
@@ -23,11 +23,11 @@ def discovery_messages(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]
     messages = []
     for camera in config.cameras.values():
         for task in camera.tasks:
-            unique_id = f"{config.bridge_id}_{camera.name}_{task}"
+            unique_id = f"{config.bridge_id}_{slug(camera.name)}_{task}"
             payload: dict[str, Any] = {
                 "name": TASK_NAMES[task],
                 "unique_id": unique_id,
-                "object_id": f"{camera.name}_{task}",
+                "object_id": f"{slug(camera.name)}_{task}",
                 "state_topic": topics.result(camera.name, task),
                 "json_attributes_topic": topics.result(camera.name, task),
                 "json_attributes_template": (
@@ -40,7 +40,7 @@ def discovery_messages(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]
                 "payload_not_available": STATE_OFFLINE,
                 "icon": TASK_ICONS[task],
                 "device": {
-                    "identifiers": [f"{config.bridge_id}_{camera.name}"],
+                    "identifiers": [f"{config.bridge_id}_{slug(camera.name)}"],
                     "name": camera.name.replace("_", " ").title(),
                     "manufacturer": "image-to-text",
                     "model": "Camera analysed by the image-to-text bridge",

@@ -6,6 +6,8 @@ service's frame pipeline) turns them into error events with a stable ``code``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BridgeError(Exception):
     """Base of every error the bridge raises on purpose."""
@@ -52,4 +54,6 @@ class ModelError(BridgeError):
         self.code = code
         self.detail = detail
         self.model = model
+        #: Task-specific fields the error event carries (a meter's raw reading, say).
+        self.extra: dict[str, Any] = {}
         super().__init__(f"{code}: {detail}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,36 @@ from bridge.errors import FrameError
 PROTOCOL_VERSION = 1
 STATE_ONLINE = "online"
 STATE_OFFLINE = "offline"
+
+#: The one camera-name rule.  ``tests/fixtures/protocol/camera_names.json`` states it with
+#: examples; the bridge's configuration and the integration are both tested against that file.
+CAMERA_NAME_RULE = (
+    "a camera name is one MQTT topic level: 1 to 64 characters, none of them '/', '+', '#', "
+    "whitespace or a control character, and not one of the reserved names ({reserved})"
+)
+CAMERA_NAME = re.compile("^[^/+#\\s\\u0000-\\u001f\\u007f]{1,64}$")
+#: Topic levels under ``<base>`` that belong to the bridge itself.
+RESERVED_CAMERA_NAMES = ("bridge", "bridges", "request", "faces")
+
+
+def camera_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a camera, or ``None`` when it can."""
+    if name in RESERVED_CAMERA_NAMES:
+        return f"{name!r} is reserved for the bridge's own topics"
+    if not CAMERA_NAME.fullmatch(name):
+        return CAMERA_NAME_RULE.format(reserved=", ".join(RESERVED_CAMERA_NAMES))
+    return None
+
+
+def slug(name: str) -> str:
+    """An id made of a camera name: lower-case ASCII letters, digits and ``_``.
+
+    Topics carry the name as it is; ids that Home Assistant restricts (discovery object ids,
+    unique ids) use this.  ``Front-Door`` and ``front_door`` share a slug, so the configuration
+    refuses two cameras whose slugs are equal.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or "camera"
 
 
 def now_iso() -> str:
@@ -69,9 +101,20 @@ class Topics:
         """Setting a meter's value by hand."""
         return f"{self.base}/{camera}/meter/set"
 
+    def faces(self, action: str) -> str:
+        """Enrolment commands (``add``, ``list``, ``remove``, ``rename``; ``+`` for all)."""
+        return f"{self.base}/faces/{action}"
+
+    def camera_of(self, topic: str) -> str | None:
+        """The camera level of a topic under the base (``<base>/<camera>/...``), if it is one."""
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return None
+        return topic[len(prefix) :].split("/", maxsplit=1)[0]
+
     def discovery(self, bridge_id: str, camera: str, task: str) -> str:
         """HA MQTT discovery config of one camera's task sensor."""
-        return f"{self.discovery_prefix}/sensor/{bridge_id}/{camera}_{task}/config"
+        return f"{self.discovery_prefix}/sensor/{bridge_id}/{slug(camera)}_{task}/config"
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -111,7 +154,7 @@ def build_result(
     extra: dict[str, Any] | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """A result event (BRIEF §2); ``extra`` carries task-specific fields (lines, value...)."""
+    """A result event (docs/protocol.md); ``extra`` has task-specific fields (lines, value)."""
     payload: dict[str, Any] = {
         "v": PROTOCOL_VERSION,
         "camera": camera,

@@ -88,7 +88,7 @@ class MqttTransport:
         )
         client.will_set(self.topics.state, STATE_OFFLINE, qos=1, retain=True)
         if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
+            client.username_pw_set(cfg.username, cfg.secret)
         if cfg.tls is not None:
             client.tls_set(
                 ca_certs=cfg.tls.ca_certs,

@@ -37,24 +37,36 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-DSEG = Path("/usr/share/fonts/truetype/dseg")
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+def _fonts(folder: str, pattern: str) -> list[Path]:
+    """The font files of a family: the test kit's committed copies, else the system's."""
+    for root in (COMMITTED_FONTS, SYSTEM_FONTS):
+        found = sorted((root / folder).glob(pattern))
+        if found:
+            return found
+    return []
+
+
+#: The fonts the tests draw with are committed (with their licences) in the test kit; families
+#: only training uses may come from the system (``fonts-dseg``, ``fonts-dejavu``).
+COMMITTED_FONTS = Path(__file__).resolve().parents[1] / "tests" / "support" / "fonts"
+SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 #: Font families: a family is either a list of font files or "procedural" (drawn segments).
 FAMILIES: dict[str, list[Path] | str] = {
-    "dseg7classic": sorted(DSEG.glob("DSEG7Classic*.ttf")) + sorted(DSEG.glob("DSEG7SEGG*.ttf")),
-    "dseg7modern": sorted(DSEG.glob("DSEG7Modern*.ttf")),
-    "dseg14classic": sorted(DSEG.glob("DSEG14Classic*.ttf")),
-    "dseg14modern": sorted(DSEG.glob("DSEG14Modern*.ttf")),
+    "dseg7classic": _fonts("dseg", "DSEG7Classic*.ttf") + _fonts("dseg", "DSEG7SEGG*.ttf"),
+    "dseg7modern": _fonts("dseg", "DSEG7Modern*.ttf"),
+    "dseg14classic": _fonts("dseg", "DSEG14Classic*.ttf"),
+    "dseg14modern": _fonts("dseg", "DSEG14Modern*.ttf"),
     "segments": "procedural",
     "dejavu_sans": [
         p
-        for p in sorted(DEJAVU.glob("DejaVuSans*.ttf"))
+        for p in _fonts("dejavu", "DejaVuSans*.ttf")
         if "Mono" not in p.name and "Condensed" not in p.name
     ],
-    "dejavu_condensed": sorted(DEJAVU.glob("DejaVuSansCondensed*.ttf")),
-    "dejavu_mono": sorted(DEJAVU.glob("DejaVuSansMono*.ttf")),
-    "dejavu_serif": sorted(DEJAVU.glob("DejaVuSerif*.ttf")),
+    "dejavu_condensed": _fonts("dejavu", "DejaVuSansCondensed*.ttf"),
+    "dejavu_mono": _fonts("dejavu", "DejaVuSansMono*.ttf"),
+    "dejavu_serif": _fonts("dejavu", "DejaVuSerif*.ttf"),
     # OpenCV 5 draws its HERSHEY faces with built-in sans fonts (regular, bold, italic)
     "opencv": "hershey:0 hershey:2 hershey:6",
     "aileron": "aileron",  # Pillow's built-in font

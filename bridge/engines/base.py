@@ -10,12 +10,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from bridge.config import MeterConfig, ModelConfig
 from bridge.errors import ModelError
+
+if TYPE_CHECKING:
+    from bridge.faces.db import FaceDb
+    from bridge.faces.enrol import EnrolReport
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,19 @@ class JobOptions:
     prompt: str | None = None
     meter: MeterConfig | None = None
     camera: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do beyond analysing images; the service asks, never guesses."""
+
+    #: Keeps state between runs in a file (``attach_state``): a meter's previous values.
+    keeps_state: bool = False
+    #: Takes a value set by hand (``set_value``): a meter's reading corrected by its owner.
+    settable_value: bool = False
+    #: Enrols people and keeps their descriptors (``enrol``, ``database``): the enrolment
+    #: commands on ``<base>/faces/...`` go to it.
+    enrols_faces: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,8 @@ class Engine(ABC):
     #: Longest image side the model works at; frames are decoded near it (JPEG draft mode).
     #: ``None`` means the engine wants the full frame (OCR of small text, meter regions).
     input_size: int | None = None
+    #: What else the engine does (most engines: nothing).
+    capabilities = Capabilities()
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
@@ -59,6 +79,21 @@ class Engine(ABC):
         self, images: list[Image.Image], options: list[JobOptions]
     ) -> list[EngineOutput | ModelError]:
         """Analyse the images; one output (or a per-image ``ModelError``) for each, in order."""
+
+    def attach_state(self, path: Path | None) -> None:  # noqa: B027 - optional, most keep none
+        """Where to keep state between runs (``None``: memory only); with ``keeps_state``."""
+
+    def set_value(self, camera: str, value: float) -> None:
+        """Take a value set by hand for ``camera``; with ``settable_value``."""
+        raise NotImplementedError(f"{self.label} takes no value set by hand")
+
+    def enrol(self, name: str, photos: list[bytes], threshold: float | None = None) -> EnrolReport:
+        """Enrol a person from photo bytes; with ``enrols_faces``."""
+        raise NotImplementedError(f"{self.label} enrols nobody")
+
+    def database(self) -> FaceDb:
+        """The enrolled people; with ``enrols_faces``."""
+        raise NotImplementedError(f"{self.label} keeps no face database")
 
     @property
     def max_batch(self) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from bridge.config import FacesConfig, ModelConfig
-from bridge.engines.base import Engine, EngineOutput, JobOptions, register
+from bridge.engines.base import Capabilities, Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
 from bridge.faces.db import FaceDb, FaceDbError
 from bridge.faces.describer import LABEL, FaceDescriber
@@ -27,6 +27,8 @@ class FacesEngine(Engine):
     """dlib's HOG detector, 5-point alignment and ResNet descriptors, matched to the database."""
 
     input_size = None  # full frames: doorbell faces are small, and downscaling misses them
+    #: Enrolment over MQTT (``<base>/faces/...``) goes to the engine that names the faces.
+    capabilities = Capabilities(enrols_faces=True)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

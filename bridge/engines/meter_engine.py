@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from bridge.config import MeterConfig, ModelConfig
-from bridge.engines.base import Engine, EngineOutput, JobOptions, register
+from bridge.engines.base import Capabilities, Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
 from bridge.meter.geometry import INPUT_SHAPE, RegionError, quad_cells, region_quad
 from bridge.meter.plausibility import judge, set_by_hand
@@ -62,6 +62,7 @@ class MeterEngine(Engine):
     """Reads each camera's configured digits; judges them when state is attached."""
 
     input_size = None  # full-resolution frames: the region is small
+    capabilities = Capabilities(keeps_state=True, settable_value=True)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from bridge.errors import FrameError
+from bridge.errors import BridgeError, FrameError
 from bridge.faces.db import FaceDb, FaceDbError
 from bridge.faces.enrol import EnrolReport
-from bridge.protocol import PROTOCOL_VERSION, decode_base64
+from bridge.protocol import PROTOCOL_VERSION, Topics, decode_base64
+from bridge.scheduler import ModelWorker
 
 _LOGGER = logging.getLogger(__name__)
 ACTIONS = ("add", "list", "remove", "rename")
@@ -26,7 +27,7 @@ MAX_PHOTOS = 10
 
 
 class Enroller(Protocol):
-    """What a command needs of the faces engine (kept narrow for the service's sake)."""
+    """What a command needs of the faces engine (``Capabilities.enrols_faces``)."""
 
     def enrol(self, name: str, photos: list[bytes], threshold: float | None = None) -> EnrolReport:
         """Enrol from photo bytes."""
@@ -35,9 +36,34 @@ class Enroller(Protocol):
         """The loaded face database."""
 
 
+Publish = Callable[[str, bytes], Awaitable[Any]]
+
+
+class Enrolment:
+    """The bridge's handler of ``<base>/faces/<action>`` (``routing.Route.FACES``)."""
+
+    def __init__(self, workers: Mapping[str, ModelWorker], max_bytes: int) -> None:
+        self.workers = workers
+        self.max_bytes = max_bytes
+
+    def enroller(self) -> Enroller | None:
+        """The loaded engine that enrols people, if there is one."""
+        worker = self.workers.get("faces")
+        if worker is None or not worker.loaded.is_set() or worker.error is not None:
+            return None
+        return worker.engine if worker.engine.capabilities.enrols_faces else None
+
+    async def handle(self, action: str, payload: bytes, publish: Publish) -> None:
+        """Answer one command on its ``reply_to``; a reply that cannot be sent is logged."""
+        try:
+            await answer(self.enroller(), action, payload, self.max_bytes, publish)
+        except BridgeError as err:
+            _LOGGER.warning("could not answer a faces/%s command: %s", action, err)
+
+
 def topic_action(base: str, topic: str) -> str | None:
     """``<base>/faces/add`` -> ``add``; ``None`` for any other topic."""
-    prefix = f"{base}/faces/"
+    prefix = Topics(base).faces("")
     if not topic.startswith(prefix):
         return None
     return topic[len(prefix) :]
@@ -123,7 +149,7 @@ async def answer(
     action: str,
     payload: bytes,
     max_bytes: int,
-    publish: Callable[[str, bytes], Awaitable[Any]],
+    publish: Publish,
 ) -> None:
     """Parse, run (in a thread: dlib is slow) and answer one command on its ``reply_to``."""
     try:

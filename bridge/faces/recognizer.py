@@ -18,9 +18,9 @@ from bridge.faces.db import UNKNOWN, FaceDb, FaceDbError
 from bridge.faces.describer import FaceDescriber, FoundFace
 
 #: Default matching threshold (Euclidean distance between descriptors), chosen in bench/RESULTS.md.
-DEFAULT_THRESHOLD = FacesConfig.threshold
+DEFAULT_THRESHOLD: float = FacesConfig.model_fields["threshold"].default
 #: Faces below this many pixels (box side) are ignored in frames.
-DEFAULT_MIN_FACE = FacesConfig.min_face
+DEFAULT_MIN_FACE: int = FacesConfig.model_fields["min_face"].default
 #: Enrolment photos need a larger face: one poor descriptor would name strangers later.
 ENROL_MIN_FACE = 80
 #: Enrolment describes each photo's face this many extra times, jittered, and averages

@@ -1,19 +1,18 @@
-"""Shared fixtures: a real Mosquitto per test, tiny models built from configs, an MQTT watcher."""
+"""Shared fixtures: a real Mosquitto per test, tiny models built from configs, an MQTT watcher.
+
+The broker, ports, waiting and fonts come from the shared test kit, ``tests/support/``.
+"""
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import queue
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,66 +22,15 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image, ImageDraw, ImageFont
 
+from tests.support.fonts import font
+from tests.support.inbox import Inbox
+from tests.support.mosquitto import Mosquitto
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+FONT = font("DejaVuSans-Bold.ttf")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Mosquitto:
-    """A broker of the test's own on a free loopback port, which the test may stop and restart."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    extra_conf: str = ""
-    #: Keep sessions, queued frames and retained messages across a restart (as a real one does).
-    persistent: bool = False
-    listener_conf: str = "allow_anonymous true"
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        conf = self.workdir / "mosquitto.conf"
-        persistence = (
-            f"persistence true\npersistence_location {self.workdir}/\n"
-            if self.persistent
-            else "persistence false\n"
-        )
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            f"{self.listener_conf}\n"
-            f"{persistence}"
-            "max_queued_messages 10000\n"
-            # as root, mosquitto would drop to its own user, which cannot read the test's files
-            "user root\n"
-            f"{self.extra_conf}\n"
-        )
-        log = (self.workdir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(
-            "mosquitto did not start: " + (self.workdir / "mosquitto.log").read_text()
-        )
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
 
 
 @pytest.fixture
@@ -104,12 +52,11 @@ class Watcher:
         credentials: tuple[str, str] | None = None,
         ca_certs: Path | None = None,
     ) -> None:
-        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        self.seen: list[mqtt.MQTTMessage] = []
+        self.inbox = Inbox()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"watcher-{time.time_ns()}"
         )
-        self.client.on_message = lambda c, u, m: self.messages.put(m)
+        self.client.on_message = lambda c, u, m: self.inbox.put(m.topic, bytes(m.payload))
         if credentials is not None:
             self.client.username_pw_set(*credentials)
         if ca_certs is not None:
@@ -125,33 +72,10 @@ class Watcher:
     def wait_for(
         self, topic: str, predicate: Callable[[bytes], bool] = lambda _: True, timeout: float = 60
     ) -> bytes:
-        for msg in self.seen:
-            if mqtt.topic_matches_sub(topic, msg.topic) and predicate(msg.payload):
-                self.seen.remove(msg)
-                return bytes(msg.payload)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                msg = self.messages.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if mqtt.topic_matches_sub(topic, msg.topic) and predicate(msg.payload):
-                return bytes(msg.payload)
-            self.seen.append(msg)
-        raise AssertionError(
-            f"nothing on {topic} within {timeout} s; saw {[m.topic for m in self.seen]}"
-        )
+        return self.inbox.wait_for(topic, predicate, timeout)
 
     def wait_json(self, topic: str, timeout: float = 60, **match: Any) -> dict[str, Any]:
-        def ok(payload: bytes) -> bool:
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                return False
-            return isinstance(data, dict) and all(data.get(k) == v for k, v in match.items())
-
-        result: dict[str, Any] = json.loads(self.wait_for(topic, ok, timeout))
-        return result
+        return self.inbox.wait_json(topic, timeout, **match)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -269,7 +193,7 @@ def render_sign(
     """A sign as a camera would see it: dark letters on a light board."""
     image = Image.new("RGB", size, (235, 232, 220))
     draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(FONT, 90)
+    font = ImageFont.truetype(str(FONT), 90)
     step = size[1] // (len(lines) + 1)
     for i, line in enumerate(lines, start=1):
         draw.text((size[0] // 2, step * i), line, fill=(20, 20, 20), font=font, anchor="mm")

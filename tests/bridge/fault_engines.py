@@ -1,4 +1,4 @@
-"""Engines that misbehave on purpose, for the reliability tests (issue 6).
+"""Engines that misbehave on purpose, for the reliability tests.
 
 They are registered like any engine (``engine: faulty`` in a test's configuration) and run inside
 the real bridge process, started through ``fault_bridge.py``. What they do is driven by the
@@ -9,11 +9,14 @@ frame itself, so a test says what should happen by what it publishes:
 - anything else is "captioned" as ``seen <width>x<height> <r>,<g>,<b>`` (its mean colour).
 
 ``model: "delay=SECONDS"`` makes every batch take that long, so a test can stop the broker or the
-bridge while a frame is inside the model.
+bridge while a frame is inside the model.  Each batch writes ``faulty: model call started`` and
+``faulty: model call finished`` to the bridge's log, so a test waits for those moments instead of
+sleeping.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 from PIL import Image, ImageStat
@@ -21,6 +24,10 @@ from PIL import Image, ImageStat
 from bridge.config import ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
+
+#: Log lines that mark a model call, for tests to wait on.
+MODEL_CALL_STARTED = "faulty: model call started"
+MODEL_CALL_FINISHED = "faulty: model call finished"
 
 
 @register("faulty")
@@ -43,7 +50,9 @@ class FaultyEngine(Engine):
         self, images: list[Image.Image], options: list[JobOptions]
     ) -> list[EngineOutput | ModelError]:
         """Fail or describe each frame, after the configured delay."""
+        print(MODEL_CALL_STARTED, file=sys.stderr, flush=True)
         time.sleep(self.delay)
+        print(MODEL_CALL_FINISHED, file=sys.stderr, flush=True)
         outputs: list[EngineOutput | ModelError] = []
         for image in images:
             red, green, blue = (round(v) for v in ImageStat.Stat(image.convert("RGB")).mean)

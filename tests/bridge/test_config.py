@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,10 @@ import pytest
 
 from bridge.config import load_config, parse_config
 from bridge.errors import ConfigError
+from bridge.protocol import CAMERA_NAME, RESERVED_CAMERA_NAMES
 from tests.bridge.conftest import REPO
 
-BRIEF_CONFIG = """
+README_CONFIG = """
 mqtt:
   host: localhost
   port: 1883
@@ -45,10 +47,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_brief_configuration_loads_into_typed_objects(tmp_path: Path, secrets: None) -> None:
-    config = load_config(write(tmp_path, BRIEF_CONFIG))
+def test_the_readme_configuration_loads_into_typed_objects(tmp_path: Path, secrets: None) -> None:
+    config = load_config(write(tmp_path, README_CONFIG))
     assert config.mqtt.username == "bridge"
-    assert config.mqtt.password == "s3cret-pw"
+    assert config.mqtt.secret == "s3cret-pw"
     assert config.models["caption"].model == "Salesforce/blip-image-captioning-base"
     assert config.models["caption"].max_new_tokens == 30
     assert config.models["ocr"].engine == "rapidocr"
@@ -78,27 +80,54 @@ def test_the_brief_configuration_loads_into_typed_objects(tmp_path: Path, secret
             "cameras.gas_meter.meter.device_class: expected gas, water or energy",
         ),
         (("decimals: 3", "decimals: 9"), "cameras.gas_meter.meter.decimals: expected 0 to 7"),
-        (("  front_door:", "  Front-Door:"), "cameras.Front-Door: camera names are lower-case"),
+        (("  front_door:", "  front door:"), "cameras.front door: a camera name is one MQTT"),
+        (("  front_door:", "  request:"), "cameras.request: 'request' is reserved"),
+        (("  gas_meter:", "  Front-Door:"), "cameras.Front-Door: its id 'front_door' is the same"),
     ],
 )
 def test_a_mistake_names_the_file_the_key_and_what_was_expected(
     tmp_path: Path, secrets: None, change: tuple[str, str], message: str
 ) -> None:
-    path = write(tmp_path, BRIEF_CONFIG.replace(*change))
+    path = write(tmp_path, README_CONFIG.replace(*change))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).startswith(f"{path}: {message}")
 
 
+CAMERA_NAMES = json.loads((REPO / "tests/fixtures/protocol/camera_names.json").read_text())
+
+
+def camera_config(name: str) -> dict[str, object]:
+    return {"cameras": {name: {"topic": "cam/x", "tasks": ["caption"]}}}
+
+
+def test_the_bridge_checks_camera_names_with_the_protocols_one_rule() -> None:
+    """The fixture is the rule both suites check; the bridge's constants are that rule."""
+    assert CAMERA_NAME.pattern == CAMERA_NAMES["pattern"]
+    assert set(RESERVED_CAMERA_NAMES) == set(CAMERA_NAMES["reserved"])
+
+
+@pytest.mark.parametrize("name", CAMERA_NAMES["valid"])
+def test_every_valid_example_camera_name_is_accepted(name: str) -> None:
+    assert list(parse_config(camera_config(name)).cameras) == [name]
+
+
+@pytest.mark.parametrize("name", CAMERA_NAMES["invalid"])
+def test_every_invalid_example_camera_name_is_refused_naming_the_camera(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(camera_config(name), "bridge.yaml")
+    assert str(caught.value).startswith(f"bridge.yaml: cameras.{name}: ")
+
+
 def test_an_unset_secret_means_no_credentials_with_a_warning_naming_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The brief's configuration as written runs against a broker without accounts."""
+    """The README's configuration as written runs against a broker without accounts."""
     monkeypatch.delenv("MQTT_USER", raising=False)
     monkeypatch.delenv("MQTT_PASSWORD", raising=False)
-    config = load_config(write(tmp_path, BRIEF_CONFIG))
+    config = load_config(write(tmp_path, README_CONFIG))
     assert config.mqtt.username is None
-    assert config.mqtt.password is None
+    assert config.mqtt.secret is None
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("mqtt.username" in m and "MQTT_USER is not set" in m for m in warned)
     assert any("mqtt.password" in m and "MQTT_PASSWORD is not set" in m for m in warned)
@@ -108,7 +137,7 @@ def test_an_unset_variable_for_a_required_key_is_refused_as_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ITT_NO_SUCH_TOPIC", raising=False)
-    text = BRIEF_CONFIG.replace(
+    text = README_CONFIG.replace(
         "topic: frigate/front_door/person/snapshot", "topic: !env ITT_NO_SUCH_TOPIC"
     )
     with pytest.raises(ConfigError, match=r"cameras\.front_door\.topic: required"):
@@ -119,10 +148,12 @@ def test_a_number_from_the_environment_is_a_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secrets: None
 ) -> None:
     monkeypatch.setenv("ITT_PORT", "1884")
-    config = load_config(write(tmp_path, BRIEF_CONFIG.replace("port: 1883", "port: !env ITT_PORT")))
+    config = load_config(
+        write(tmp_path, README_CONFIG.replace("port: 1883", "port: !env ITT_PORT"))
+    )
     assert config.mqtt.port == 1884
     monkeypatch.setenv("MQTT_PASSWORD", "123456")  # a password of digits stays text
-    assert load_config(write(tmp_path, BRIEF_CONFIG)).mqtt.password == "123456"
+    assert load_config(write(tmp_path, README_CONFIG)).mqtt.secret == "123456"
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
@@ -156,7 +187,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_config_explains_the_file_with_secrets_masked(tmp_path: Path, secrets: None) -> None:
-    result = run_cli("check-config", str(write(tmp_path, BRIEF_CONFIG)))
+    result = run_cli("check-config", str(write(tmp_path, README_CONFIG)))
     assert result.returncode == 0, result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
     assert "password: '***'" in result.stdout
@@ -164,7 +195,7 @@ def test_check_config_explains_the_file_with_secrets_masked(tmp_path: Path, secr
 
 
 def test_check_config_refuses_a_bad_file_with_exit_code_2(tmp_path: Path, secrets: None) -> None:
-    path = write(tmp_path, BRIEF_CONFIG.replace("[412, 230, 380, 96]", "[412, 230, 380]"))
+    path = write(tmp_path, README_CONFIG.replace("[412, 230, 380, 96]", "[412, 230, 380]"))
     result = run_cli("check-config", str(path))
     assert result.returncode == 2
     assert f"{path}: cameras.gas_meter.meter.roi: expected 4 integers, got 3" in result.stderr

@@ -44,3 +44,14 @@ def test_each_camera_and_task_gets_a_sensor_available_with_the_bridge() -> None:
         "m³",
     )
     assert meter["value_template"] == "{{ value_json.value }}"
+
+
+def test_a_camera_named_freely_gets_ids_home_assistant_accepts() -> None:
+    config = parse_config(
+        {"mqtt": {"base_topic": "itt"}, "cameras": {"Porche-Été": {"topic": "a"}}}
+    )
+    ((topic, payload),) = discovery_messages(config)
+    assert topic == "homeassistant/sensor/itt/porche_ete_caption/config"
+    assert payload["unique_id"] == "itt_porche_ete_caption"
+    assert payload["object_id"] == "porche_ete_caption"
+    assert payload["state_topic"] == "itt/Porche-Été/caption"  # topics keep the name as it is

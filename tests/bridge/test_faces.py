@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageFilter
 
-from bridge.config import FacesConfig, ModelConfig, parse_config
+from bridge.config import FacesConfig, ModelConfig, json_schema, parse_config
 from bridge.engines.base import EngineOutput, JobOptions, create_engine
 from bridge.errors import ConfigError, ModelError
 from bridge.faces.db import FaceDb, FaceDbError
@@ -278,6 +279,46 @@ def test_faces_settings_are_read_from_the_configuration(tmp_path: Path) -> None:
     data["cameras"] = {"faces": {"topic": "x", "tasks": ["faces"]}}
     with pytest.raises(ConfigError, match="'faces' is reserved"):
         parse_config(data, source)
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ({"faces": {"min_face": 0}}, r"models\.faces\.min_face: expected a positive number"),
+        ({"faces": {"threshold": "near"}}, r"models\.faces\.threshold: expected a number"),
+        ({"faces": {"faces": {"threshold": 0.5}}}, r"models\.faces\.faces: unknown key"),
+        ({"faces": {"treshold": 0.5}}, r"models\.faces\.treshold: unknown key"),
+        ({"caption": {"threshold": 0.5}}, r"models\.caption\.threshold: unknown key"),
+        ({"caption": {"faces": {}}}, r"models\.caption\.faces: unknown key"),
+    ],
+)
+def test_faces_settings_are_refused_in_the_usual_style(
+    tmp_path: Path, models: dict[str, Any], message: str
+) -> None:
+    data = {
+        "cameras": {"door": {"topic": "door/snap", "tasks": ["faces", "caption"]}},
+        "models": models,
+    }
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(tmp_path))}/bridge\.yaml: {message}"):
+        parse_config(data, str(tmp_path / "bridge.yaml"))
+
+
+def test_a_relative_database_is_relative_to_the_configuration_and_the_schema_names_the_keys(
+    tmp_path: Path,
+) -> None:
+    data = {
+        "cameras": {"door": {"topic": "door/snap", "tasks": ["faces"]}},
+        "models": {"faces": {"db": "people/faces.json"}},
+    }
+    config = parse_config(data, str(tmp_path / "bridge.yaml"))
+    assert config.models["faces"].faces == FacesConfig(db=str(tmp_path / "people" / "faces.json"))
+    assert parse_config(data).models["faces"].faces == FacesConfig(db="people/faces.json")
+    schema = json_schema()
+    models = schema["properties"]["models"]["properties"]
+    assert models["faces"] == {"$ref": "#/$defs/FacesModelConfig"}
+    assert models["caption"] == {"$ref": "#/$defs/ModelConfig"}
+    faces_keys = set(schema["$defs"]["FacesModelConfig"]["properties"])
+    assert faces_keys == {*FacesConfig.model_fields, *schema["$defs"]["ModelConfig"]["properties"]}
 
 
 def test_recognition_is_off_unless_a_camera_lists_the_faces_task() -> None:

@@ -1,4 +1,4 @@
-"""Hostile and odd input (issue 6): every payload is answered, none crashes or stalls the bridge.
+"""Hostile and odd input: every payload is answered, none crashes or stalls the bridge.
 
 One bridge serves a whole gallery of bad and odd frames on one camera; each must come back as an
 error event with its code (or as a result, for images that are odd but valid), and a good frame

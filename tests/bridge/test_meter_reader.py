@@ -26,13 +26,6 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import meter_synth
 
-if not meter_synth.FAMILIES["dseg7classic"] or not meter_synth.FAMILIES["dejavu_sans"]:
-    pytest.fail(
-        "the meter tests draw displays with system fonts: apt-get install fonts-dseg "
-        "fonts-dejavu-core (.ci/run does it)",
-        pytrace=False,
-    )
-
 READINGS = ["01234567", "98765", "000410", "5550123", "30000009"]
 
 
@@ -46,6 +39,16 @@ def display(style: str, family: str, reading: str, decimals: int, seed: int) -> 
         reading=reading,
         decimals=decimals,
     )
+
+
+@pytest.mark.parametrize(
+    "family", ["dseg7classic", "dseg7modern", "dseg14classic", "dejavu_sans", "dejavu_mono"]
+)
+def test_the_displays_are_drawn_with_the_committed_fonts_not_the_systems(family: str) -> None:
+    files = meter_synth.FAMILIES[family]
+    assert isinstance(files, list)
+    assert files
+    assert all(meter_synth.COMMITTED_FONTS in Path(f).parents for f in files), files
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from bridge.config import ModelConfig
-from bridge.engines import transformers_engine
+from bridge.engines import precision as precision_module
 from bridge.engines.base import EngineOutput, JobOptions
-from bridge.engines.transformers_engine import (
+from bridge.engines.blip_attention import use_fused_attention
+from bridge.engines.precision import (
     PARITY_MIN_COSINE,
     ParityProbe,
-    TransformersEngine,
     probe_image,
     step_cosines,
     teacher_forced_logits,
-    use_fused_attention,
 )
+from bridge.engines.transformers_engine import TransformersEngine
 from tests.bridge.conftest import photo
 
 
@@ -61,7 +61,7 @@ def test_the_default_precision_keeps_next_token_logits_at_every_step(tiny_blip: 
 def test_a_model_that_drifts_in_int8_stays_fp32_and_captions_as_fp32(
     tiny_blip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transformers_engine, "PARITY_MIN_COSINE", 1.5)  # nothing can pass
+    monkeypatch.setattr(precision_module, "PARITY_MIN_COSINE", 1.5)  # nothing can pass
     strict = engine(tiny_blip)
     assert strict.precision == "fp32"
     assert strict.parity is not None
@@ -146,5 +146,5 @@ def test_mixed_runs_the_vision_encoder_in_bf16_and_the_decoder_in_int8_with_fp32
 def test_auto_picks_mixed_on_a_cpu_with_amx_and_int8_elsewhere(
     tiny_blip: Path, monkeypatch: pytest.MonkeyPatch, amx: bool, expected: str
 ) -> None:
-    monkeypatch.setattr(transformers_engine, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(precision_module, "cpu_has_amx", lambda: amx)
     assert engine(tiny_blip).precision == expected

@@ -1,4 +1,4 @@
-"""Faults and load, end to end (issue 6; docs/reliability.md lists the promises tested here).
+"""Faults and load, end to end (docs/reliability.md lists the promises tested here).
 
 Every test runs the real bridge process against a Mosquitto of its own, which the tests stop and
 restart at will. The model is the test-only ``faulty`` engine (``fault_engines.py``): it can take
@@ -17,6 +17,8 @@ import psutil
 from PIL import Image
 
 from tests.bridge.conftest import BridgeProcess, Mosquitto, Watcher, jpeg, photo, png
+from tests.bridge.fault_engines import MODEL_CALL_FINISHED, MODEL_CALL_STARTED
+from tests.support.waiting import wait_until
 
 SLOW = {"caption": {"engine": "faulty", "model": "delay=3"}}
 QUICK = {"caption": {"engine": "faulty", "model": "delay=0"}}
@@ -40,6 +42,11 @@ def wait_ready(watcher: Watcher, timeout: float = 60) -> dict[str, object]:
     return info
 
 
+def in_model(bridge: BridgeProcess) -> None:
+    """Return once the bridge's (faulty) model has started on a frame."""
+    wait_until(lambda: MODEL_CALL_STARTED in bridge.log, 30, "the frame reaching the model")
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -61,10 +68,12 @@ def test_a_result_made_while_the_broker_restarts_is_published_after_reconnecting
     wait_ready(watcher)
     frame = solid((90, 140, 90))
     watcher.publish("cam/porch", frame)
-    time.sleep(1.0)  # the frame is inside the three-second model call now
+    in_model(bridge)  # the frame is inside the three-second model call now
     watcher.close()
     mosquitto.stop()
-    time.sleep(3.0)  # the result is made while there is no broker
+    wait_until(  # the result is made while there is no broker
+        lambda: MODEL_CALL_FINISHED in bridge.log, 30, "the model call ending without a broker"
+    )
     mosquitto.start()
     watcher = Watcher(mosquitto.port, ["itt/#"])
     try:
@@ -96,12 +105,12 @@ def test_a_frame_in_the_model_at_sigterm_is_handed_back_and_answered_after_resta
     wait_ready(watcher)
     frame = solid((10, 120, 130))
     watcher.publish("cam/porch", frame)
-    time.sleep(1.5)  # inside a model call that would take 20 s
+    in_model(bridge)  # inside a model call that would take 20 s
     started = time.monotonic()
     assert bridge.terminate(timeout=15) == 0
     assert time.monotonic() - started < 10, "SIGTERM must end the bridge within 10 s"
     watcher.wait_for("itt/bridge/state", lambda p: p == b"offline", timeout=5)
-    assert not watcher.seen or all(m.topic != "itt/porch/caption" for m in watcher.seen)
+    assert all(topic != "itt/porch/caption" for topic, _ in watcher.inbox.seen)
 
     restarted = bridge_config(
         cameras={"porch": {"topic": "cam/porch", "tasks": ["caption"]}}, models=QUICK

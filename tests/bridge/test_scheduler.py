@@ -11,6 +11,10 @@ from bridge.config import ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions
 from bridge.errors import ModelError
 from bridge.scheduler import GATHER_SECONDS, Ended, Job, ModelWorker, Outcome, Status
+from tests.support.waiting import eventually
+
+#: Every wait here is on an event with this deadline; a stuck worker fails the test loudly.
+DEADLINE = 10.0
 
 
 class RecordingEngine(Engine):
@@ -19,6 +23,8 @@ class RecordingEngine(Engine):
     def __init__(self, fail_load: bool = False, batch: int = 4) -> None:
         super().__init__(ModelConfig(engine="recording", batch_size=batch))
         self.batches: list[list[str]] = []
+        #: Batches that reached the model (counted before the gate, so a held batch counts).
+        self.calls = 0
         self.gate = threading.Event()
         self.gate.set()
         self.fail_load = fail_load
@@ -30,7 +36,8 @@ class RecordingEngine(Engine):
     def run_batch(
         self, images: list[Image.Image], options: list[JobOptions]
     ) -> list[EngineOutput | ModelError]:
-        self.gate.wait(5)
+        self.calls += 1
+        self.gate.wait(DEADLINE)
         self.batches.append([o.camera for o in options])
         return [
             ModelError("model_failed", "boom")
@@ -47,28 +54,35 @@ def make_job(camera: str, outcomes: dict[str, list[Outcome]], tag: str = "") -> 
     return Job(camera, "caption", Image.new("RGB", (4, 4)), JobOptions(camera=camera), done)
 
 
-async def settle(worker: ModelWorker, engine: RecordingEngine) -> None:
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if worker.waiting == 0 and not worker.busy:
-            await asyncio.sleep(0.05)
-            return
+async def ready(worker: ModelWorker) -> None:
+    """Start the worker and return once its model has loaded."""
+    worker.start()
+    await eventually(worker.loaded.is_set, DEADLINE, "the model loading")
+
+
+async def in_model(engine: RecordingEngine, calls: int = 1) -> None:
+    """Return once ``calls`` batches have reached the model."""
+    await eventually(lambda: engine.calls >= calls, DEADLINE, f"batch {calls} reaching the model")
+
+
+async def answered(outcomes: dict[str, list[Outcome]], *keys: str) -> None:
+    """Return once every one of ``keys`` has been told how its job ended."""
+    await eventually(lambda: all(key in outcomes for key in keys), DEADLINE, f"outcomes for {keys}")
 
 
 def test_frames_of_several_cameras_go_through_the_model_as_one_batch() -> None:
     async def scenario() -> None:
         engine = RecordingEngine()
         worker = ModelWorker("caption", engine)
-        worker.start()
-        await asyncio.sleep(0.05)
+        await ready(worker)
         engine.gate.clear()  # the model is busy with the first camera
         outcomes: dict[str, list[Outcome]] = {}
         worker.submit(make_job("first", outcomes))
-        await asyncio.sleep(0.05)
+        await in_model(engine)
         for camera in ("a", "b", "c"):
             worker.submit(make_job(camera, outcomes))
         engine.gate.set()
-        await settle(worker, engine)
+        await answered(outcomes, "first", "a", "b", "c")
         assert engine.batches == [["first"], ["a", "b", "c"]]
         assert outcomes["b"] == [EngineOutput(text="seen b")]
         await worker.stop()
@@ -80,20 +94,19 @@ def test_cameras_that_publish_together_share_a_batch_while_their_frames_decode()
     async def scenario() -> None:
         engine = RecordingEngine()
         worker = ModelWorker("caption", engine)
-        worker.start()
-        await asyncio.sleep(0.05)
+        await ready(worker)
         outcomes: dict[str, list[Outcome]] = {}
         for camera in ("a", "b", "c", "d"):  # four snapshots arrive; each is decoded first
             worker.expect(camera)
         worker.submit(make_job("a", outcomes))
         worker.forget("a")
-        for camera in ("b", "c"):  # decoded a few milliseconds later
+        for camera in ("b", "c"):  # decoded a few milliseconds later (the scenario's own time)
             await asyncio.sleep(0.005)
             worker.submit(make_job(camera, outcomes))
             worker.forget(camera)
         await asyncio.sleep(0.005)
         worker.forget("d")  # its frame turned out to be a duplicate: nothing more to wait for
-        await settle(worker, engine)
+        await answered(outcomes, "a", "b", "c")
         assert engine.batches == [["a", "b", "c"]]
         await worker.stop()
 
@@ -104,12 +117,14 @@ def test_a_frame_that_never_comes_delays_a_batch_only_briefly() -> None:
     async def scenario() -> None:
         engine = RecordingEngine()
         worker = ModelWorker("caption", engine)
-        worker.start()
-        await asyncio.sleep(0.05)
+        await ready(worker)
         outcomes: dict[str, list[Outcome]] = {}
         worker.expect("slow")  # e.g. a URL frame still downloading
+        started = asyncio.get_running_loop().time()
         worker.submit(make_job("a", outcomes))
-        await asyncio.sleep(GATHER_SECONDS + 0.1)
+        await answered(outcomes, "a")
+        waited = asyncio.get_running_loop().time() - started
+        assert GATHER_SECONDS <= waited < DEADLINE, waited
         assert engine.batches == [["a"]]
         assert outcomes["a"] == [EngineOutput(text="seen a")]
         await worker.stop()
@@ -121,17 +136,16 @@ def test_a_newer_frame_supersedes_the_waiting_one_of_the_same_camera() -> None:
     async def scenario() -> None:
         engine = RecordingEngine()
         worker = ModelWorker("caption", engine)
-        worker.start()
-        await asyncio.sleep(0.05)
+        await ready(worker)
         engine.gate.clear()
         outcomes: dict[str, list[Outcome]] = {}
         worker.submit(make_job("busy", outcomes))
-        await asyncio.sleep(0.05)
+        await in_model(engine)
         worker.submit(make_job("door", outcomes, "#1"))
         worker.submit(make_job("door", outcomes, "#2"))
         worker.submit(make_job("door", outcomes, "#3"))
         engine.gate.set()
-        await settle(worker, engine)
+        await answered(outcomes, "busy", "door#1", "door#2", "door#3")
         assert outcomes["door#1"] == [Ended.SUPERSEDED]
         assert outcomes["door#2"] == [Ended.SUPERSEDED]
         assert outcomes["door#3"] == [EngineOutput(text="seen door")]
@@ -148,9 +162,9 @@ def test_one_failing_frame_gives_an_error_and_the_worker_goes_on() -> None:
         worker.start()
         outcomes: dict[str, list[Outcome]] = {}
         worker.submit(make_job("broken", outcomes))
-        await settle(worker, engine)
+        await answered(outcomes, "broken")
         worker.submit(make_job("fine", outcomes))
-        await settle(worker, engine)
+        await answered(outcomes, "fine")
         assert isinstance(outcomes["broken"][0], ModelError)
         assert outcomes["fine"] == [EngineOutput(text="seen fine")]
         await worker.stop()
@@ -164,9 +178,9 @@ def test_a_model_that_cannot_load_answers_every_job_with_its_error() -> None:
         outcomes: dict[str, list[Outcome]] = {}
         worker.submit(make_job("early", outcomes))  # waiting while the model loads
         worker.start()
-        await asyncio.sleep(0.2)
+        await eventually(worker.loaded.is_set, DEADLINE, "the load failing")
         worker.submit(make_job("late", outcomes))
-        await asyncio.sleep(0.05)
+        await answered(outcomes, "early", "late")
         assert worker.status is Status.FAILED
         for camera in ("early", "late"):
             (outcome,) = outcomes[camera]
@@ -182,15 +196,14 @@ def test_stopping_hands_waiting_jobs_back_unanswered() -> None:
     async def scenario() -> None:
         engine = RecordingEngine()
         worker = ModelWorker("caption", engine)
-        worker.start()
-        await asyncio.sleep(0.05)
+        await ready(worker)
         engine.gate.clear()
         outcomes: dict[str, list[Outcome]] = {}
         worker.submit(make_job("running", outcomes))
-        await asyncio.sleep(0.05)
+        await in_model(engine)
         worker.submit(make_job("waiting", outcomes))
         stopping = asyncio.create_task(worker.stop())
-        await asyncio.sleep(0.1)
+        await answered(outcomes, "waiting")  # cancelled while the model still holds "running"
         engine.gate.set()
         await stopping
         assert outcomes["waiting"] == [Ended.CANCELLED]

@@ -1,4 +1,4 @@
-"""Security (issue 6): credentials and TLS against a real Mosquitto, and secrets kept secret.
+"""Security: credentials and TLS against a real Mosquitto, and secrets kept secret.
 
 The tests make their own certificate authority and server certificate with ``openssl`` and a
 password file with ``mosquitto_passwd``, then configure a Mosquitto that only accepts TLS

@@ -1,5 +1,8 @@
 """Real processes for the end-to-end story: Mosquitto, the bridge, and a Home Assistant of its own.
 
+The broker, free ports, waiting with a deadline and the fonts come from the shared test kit
+(``tests/support/``).
+
 Nothing here is mocked.  Each piece is a small class that starts a real program on a free loopback
 port, waits until it answers, keeps its log in a file (so a failing test can show it) and stops
 it again.  The bridge runs in the bridge's own virtual environment (``.venv``); Home Assistant
@@ -21,14 +24,12 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,38 +37,21 @@ from typing import Any
 import jwt
 
 REPO = Path(__file__).resolve().parents[2]
+# The shared test kit (standard library only, so this environment can import it).
+sys.path.insert(0, str(REPO))
+
+from tests.support.fonts import font  # noqa: E402
+from tests.support.inbox import Inbox  # noqa: E402
+from tests.support.mosquitto import MOSQUITTO, Mosquitto  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
+
+__all__ = ["MOSQUITTO", "Mosquitto", "free_port", "wait_until"]
+
 BRIDGE_PYTHON = REPO / ".venv" / "bin" / "python"
 BRIDGE_COMMAND = REPO / ".venv" / "bin" / "image-to-text"
 INTEGRATION = REPO / "custom_components" / "image_to_text"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``.
-
-    Every wait in the story is bounded: a broken piece fails the test with a sentence, not a hang.
-    """
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (OSError, ValueError, KeyError) as err:  # not up yet, or half-written
-            last_error = err
-        else:
-            if value:
-                return value
-        time.sleep(interval)
-    detail = f" (last error: {last_error!r})" if last_error else ""
-    raise AssertionError(f"{what} did not happen within {timeout:.0f} s{detail}")
+FONT = str(font("DejaVuSans-Bold.ttf"))
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -76,15 +60,6 @@ def tail(path: Path, lines: int = 60) -> str:
         return f"<{path.name}: no log>"
     text = path.read_text(errors="replace").splitlines()
     return f"--- {path.name} (last {lines} lines) ---\n" + "\n".join(text[-lines:])
-
-
-def port_open(port: int) -> bool:
-    """True when something accepts TCP connections on the loopback port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 class _Process:
@@ -135,29 +110,6 @@ class _Process:
     @property
     def log(self) -> str:
         return tail(self.log_path)
-
-
-@dataclass
-class Mosquitto(_Process):
-    """A broker of the test's own; never the one that may run on port 1883."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-
-    def __post_init__(self) -> None:
-        self.log_path = self.workdir / "mosquitto.log"
-
-    def start(self) -> None:
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            # as root, mosquitto would drop to its own user, which cannot read the test's files
-            "user root\n"
-        )
-        self._spawn([MOSQUITTO, "-c", str(conf)])
-        wait_until(lambda: port_open(self.port), 10, "mosquitto accepting connections")
 
 
 def prepare_bridge_assets(workdir: Path, sign_lines: list[str]) -> Path:
@@ -611,12 +563,9 @@ class MqttRecorder:
     """
 
     def __init__(self, port: int, pattern: str) -> None:
-        import threading
-
         import paho.mqtt.client as mqtt
 
-        self._lock = threading.Lock()
-        self._last: dict[str, bytes] = {}
+        self.inbox = Inbox()  # the shared test kit's watcher of MQTT messages
         self._client = mqtt.Client(client_id=f"e2e-recorder-{uuid.uuid4().hex[:8]}")
         self._client.on_message = self._on_message
         self._client.on_connect = lambda client, *_: client.subscribe(pattern, qos=1)
@@ -624,12 +573,10 @@ class MqttRecorder:
         self._client.loop_start()
 
     def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
-        with self._lock:
-            self._last[message.topic] = bytes(message.payload)
+        self.inbox.put(message.topic, bytes(message.payload))
 
     def last(self, topic: str) -> bytes | None:
-        with self._lock:
-            return self._last.get(topic)
+        return self.inbox.latest(topic)
 
     def last_json(self, topic: str) -> dict[str, Any] | None:
         payload = self.last(topic)
@@ -643,7 +590,7 @@ class MqttRecorder:
         self._client.loop_stop()
 
 
-def collect_logs(*processes: _Process) -> str:
+def collect_logs(*processes: _Process | Mosquitto) -> str:
     """Every process's log tail, for a failing test's report."""
     parts = []
     for process in processes:

@@ -1,0 +1,110 @@
+"""Scenes: a frame showing the scene a camera's last analysis saw costs no model time.
+
+It is answered with that analysis instead: the result again under the new frame's id, marked
+``"unchanged": true`` (an error again as an error; superseded if that analysis was).  Identical
+bytes are always the same scene; caption cameras also compare scene signatures (``dedup.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bridge.dedup import SceneMemory, Signature, scene_signature, threshold_for
+from bridge.engines.base import EngineOutput
+from bridge.errors import BridgeError
+from bridge.protocol import RESULT_FRAME_FIELDS
+from bridge.publishing import Publisher
+from bridge.work import CANCELLED, Accounts, CameraState, Ending, FrameWork, SceneKind
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Scenes:
+    """Each camera's last analysed scene, and answering frames that show it again."""
+
+    def __init__(self, accounts: Accounts, publisher: Publisher) -> None:
+        self.accounts = accounts
+        self.publisher = publisher
+        self._memory = SceneMemory()
+
+    @staticmethod
+    def same_bytes(state: CameraState, frame_id: str) -> bool:
+        """The frame is byte for byte the one last analysed."""
+        return state.config.dedup and state.scene_frame == frame_id
+
+    async def same_scene(self, work: FrameWork) -> tuple[bool, Signature | None]:
+        """Whether the decoded frame shows the last analysed scene; else its signature to keep."""
+        cam = work.camera
+        threshold = threshold_for(cam.tasks, cam.dedup_threshold)
+        if not cam.dedup or threshold is None or work.image is None:
+            return False, None
+        signature = await asyncio.to_thread(scene_signature, work.image)
+        if not self._memory.is_new_scene(cam.name, signature, threshold):
+            return True, None
+        return False, signature
+
+    def begin(self, state: CameraState, work: FrameWork, signature: Signature | None) -> None:
+        """The frame becomes the camera's scene; its tasks' outcomes will be kept for repeats."""
+        loop = asyncio.get_running_loop()
+        work.outcomes = {task: loop.create_future() for task in work.camera.tasks}
+        state.scene_frame = work.frame_id
+        state.scene_outcomes = work.outcomes
+        if signature is not None:
+            self._memory.remember(state.name, signature)
+
+    def forget(self, camera: str) -> None:
+        """Compare the camera's next frame with nothing: it is analysed whatever it shows."""
+        self._memory.forget(camera)
+        state = self.accounts.cameras.get(camera)
+        if state is not None:
+            state.scene_frame = None
+            state.scene_outcomes = {}
+
+    async def answer_unchanged(self, work: FrameWork) -> None:
+        """Answer a frame of the scene last analysed with that analysis, at no model time.
+
+        Waits for the analysis when it is still running.
+        """
+        state = self.accounts.cameras[work.camera.name]
+        outcomes = state.scene_outcomes
+        work.open_tasks = len(work.camera.tasks)
+        try:
+            for task in work.camera.tasks:
+                future = outcomes.get(task)
+                outcome = await future if future is not None else CANCELLED
+                await self._repeat(work, task, outcome.kind, outcome.payload or {})
+        except BridgeError as err:
+            _LOGGER.error("could not publish for %s: %s", state.name, err)  # noqa: TRY400
+            work.ticket.cancelled = True
+        finally:
+            work.ticket.release()
+
+    async def _repeat(
+        self, work: FrameWork, task: str, kind: SceneKind, payload: dict[str, object]
+    ) -> None:
+        if kind is SceneKind.RESULT and payload:
+            output = EngineOutput(
+                text=str(payload.get("text", "")),
+                extra={k: v for k, v in payload.items() if k not in RESULT_FRAME_FIELDS},
+            )
+            await self.publisher.result(
+                work, task, output, unchanged_from=str(payload.get("frame_id", ""))
+            )
+            self.accounts.cameras[work.camera.name].counters.duplicates += 1
+            self.accounts.end(work, Ending.RESULT)
+        elif kind is SceneKind.ERROR and payload:
+            model = payload.get("model")
+            await self.publisher.error(
+                work,
+                str(payload.get("error", "model_failed")),
+                str(payload.get("detail", "")),
+                task=task,
+                model=str(model) if model is not None else None,
+            )
+            self.accounts.end(work, Ending.ERROR)
+        elif kind is SceneKind.SUPERSEDED:
+            self.accounts.end(work, Ending.SUPERSEDED)
+        else:  # the analysis was handed back (stopping, or not published): so is this frame
+            work.ticket.cancelled = True
+            self.accounts.end(work, Ending.SUPERSEDED)
