@@ -31,6 +31,8 @@ $(BRIDGE_VENV)/.ready: pyproject.toml
 	$(BPY) -m pip install -q --upgrade pip
 	$(BPY) -m pip install -q torch==2.13.0
 	$(BPY) -m pip install -q ".[dev]" && $(BPY) -m pip uninstall -q -y image-to-text-bridge
+	# The faces engine's two model files (never the 68-point one): docs/faces.md.
+	$(BPY) tools/install_face_models.py
 	touch $@
 
 # The project itself is installed editable into the cached venv from *this* clone, every time

@@ -23,7 +23,10 @@ import yaml
 from bridge import __version__
 from bridge.config import (
     DEFAULT_CAPTION_MODEL,
+    DEFAULT_MODELS,
+    TASKS,
     BridgeConfig,
+    FacesConfig,
     MeterConfig,
     ModelConfig,
     explain,
@@ -32,13 +35,14 @@ from bridge.config import (
 )
 from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine, known_engines
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
+from bridge.faces import cli as faces_cli
 from bridge.frames import decode_image, frame_id_of
 from bridge.memory import limit_malloc_arenas
 from bridge.protocol import Topics
 from bridge.scheduler import MODEL_THREAD_PREFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-DEFAULT_ENGINES = {"caption": "transformers", "ocr": "rapidocr", "meter": "meter"}
+DEFAULT_ENGINES = {task: model["engine"] for task, model in DEFAULT_MODELS.items()}
 
 
 #: How long torch's OpenMP threads spin at a barrier before they sleep (see ``set_thread_policy``).
@@ -246,10 +250,23 @@ def _load_engine(args: argparse.Namespace) -> Engine:
         prompt=args.prompt,
         precision=args.precision,
         batch_size=1,
+        faces=_faces_settings(args) if args.task == "faces" else None,
     )
     engine = create_engine(config)
     engine.load()
     return engine
+
+
+def _faces_settings(args: argparse.Namespace) -> FacesConfig:
+    """``analyze --task faces``: the database to name from, and optionally another threshold."""
+    db = args.faces_db or faces_cli.DEFAULT_DB
+    if not Path(db).is_file():
+        raise ConfigError(db, "", "no face database here; enrol people with `faces add` first")
+    if args.threshold is None:
+        return FacesConfig(db=db)
+    if not 0 < args.threshold < 1:
+        raise ConfigError("command line", "--threshold", "expected a number between 0 and 1")
+    return FacesConfig(db=db, threshold=args.threshold)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -326,8 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=cmd_check_config)
 
+    faces_cli.add_parser(sub)
+
     analyze = sub.add_parser("analyze", help="analyse image files; one JSON line per image")
-    analyze.add_argument("--task", choices=("caption", "ocr", "meter"), required=True)
+    analyze.add_argument("--task", choices=TASKS, required=True)
     analyze.add_argument("--engine", help="engine name (default: per task)")
     analyze.add_argument("--model", help="model id or local folder")
     analyze.add_argument("--prompt", help="caption prompt (BLIP conditional captioning)")
@@ -337,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--digits", type=int, help="meter: number of digits")
     analyze.add_argument("--decimals", type=int, default=0, help="meter: digits after the point")
     analyze.add_argument("--rotation", type=float, default=0.0, help="meter: degrees")
+    analyze.add_argument("--faces-db", help="faces: the enrolled people (default: faces.json)")
+    analyze.add_argument("--threshold", type=float, help="faces: distance threshold")
     analyze.add_argument("--manifest", help="JSON list of {file, roi, digits, decimals}")
     analyze.add_argument("images", nargs="*")
     analyze.set_defaults(func=cmd_analyze)

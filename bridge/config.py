@@ -36,7 +36,7 @@ from pydantic.json_schema import SkipJsonSchema
 from bridge.errors import ConfigError
 from bridge.protocol import camera_name_problem, slug
 
-TASKS = ("caption", "ocr", "meter")
+TASKS = ("caption", "ocr", "meter", "faces")
 Precision = Literal["fp32", "bf16", "int8", "mixed", "fp16", "auto"]
 #: A bridge id becomes part of Home Assistant unique ids and topics: kept plain.
 BRIDGE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -45,6 +45,7 @@ DEFAULT_MODELS: dict[str, dict[str, str]] = {
     "caption": {"engine": "transformers", "model": "Salesforce/blip-image-captioning-base"},
     "ocr": {"engine": "rapidocr"},
     "meter": {"engine": "meter"},
+    "faces": {"engine": "dlib"},
 }
 DEFAULT_CAPTION_MODEL = DEFAULT_MODELS["caption"]["model"]
 
@@ -130,6 +131,30 @@ class FramesConfig(_Section):
         return tuple(h.lower() for h in hosts)
 
 
+class FacesConfig(_Section):
+    """The ``faces`` task's settings (docs/faces.md); thresholds are descriptor distances.
+
+    In the file they sit beside the model's own keys under ``models.faces``.
+    """
+
+    #: The enrolled people's descriptors; ``None``: in memory only.  From a file: relative to
+    #: it, ``faces.json`` next to it by default (``parse_config``).
+    db: str | None = None
+    threshold: float = 0.55
+    min_face: Positive = 40
+    #: Frames larger than this (long side) are scaled down first; detection time grows with area.
+    max_side: Positive = 1280
+    #: Folder of the two model files; ``None``: where the install step put them.
+    model_dir: str | None = None
+
+    @field_validator("threshold")
+    @classmethod
+    def _distance(cls, threshold: float) -> float:
+        if not 0 < threshold < 1:
+            raise ProblemError(f"expected a number between 0 and 1, got {threshold}")
+        return threshold
+
+
 class ModelConfig(_Section):
     """One task's engine: which implementation, which weights, and how to run it."""
 
@@ -143,6 +168,8 @@ class ModelConfig(_Section):
     batch_size: Positive = 4
     threads: int | None = None
     num_beams: Positive = 1
+    #: The ``faces`` task's own settings (``models.faces`` only; written beside the keys above).
+    faces: SkipJsonSchema[FacesConfig | None] = None
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -403,11 +430,23 @@ def _models_with_defaults(models: object, cameras: dict[str, Any]) -> object:
             given = {}
         if isinstance(given, dict) and "engine" not in given:
             given = {**DEFAULT_MODELS[task], **given}
-        filled[task] = given
+        filled[task] = _faces_nested(task, given)
     for key in models:
         if key not in TASKS:
             raise ProblemError(f"unknown task, expected one of {', '.join(TASKS)}", "models", key)
     return filled
+
+
+def _faces_nested(task: str, settings: object) -> object:
+    """``models.faces``: the keys of ``FacesConfig`` (written beside the model's) as ``faces``."""
+    if not isinstance(settings, dict):
+        return settings
+    if "faces" in settings:  # written in the file: not a key of any task
+        raise ProblemError("unknown key", "models", task, "faces")
+    if task != "faces":
+        return settings
+    own = {key: value for key, value in settings.items() if key not in FacesConfig.model_fields}
+    return {**own, "faces": {k: v for k, v in settings.items() if k in FacesConfig.model_fields}}
 
 
 def _is_int(value: object) -> bool:
@@ -474,8 +513,21 @@ def parse_config(data: object, source: str = "<memory>") -> BridgeConfig:
         config = BridgeConfig.model_validate(_resolve_env(data, source))
     except ValidationError as err:
         raise _config_error(source, err) from None
+    config = _faces_db_beside(config, source)
     config._source = source  # set once, right after validation
     return config
+
+
+def _faces_db_beside(config: BridgeConfig, source: str) -> BridgeConfig:
+    """A configuration file's face database is relative to it (default: ``faces.json``)."""
+    model = config.models.get("faces")
+    if model is None or source == "<memory>":
+        return config
+    settings = model.faces or FacesConfig()
+    db = Path(source).parent / Path(settings.db or "faces.json").expanduser()
+    faces = settings.model_copy(update={"db": str(db)})
+    models = {**config.models, "faces": model.model_copy(update={"faces": faces})}
+    return config.model_copy(update={"models": models})
 
 
 def load_config(path: str | Path) -> BridgeConfig:
@@ -516,6 +568,8 @@ def _config_error(source: str, err: ValidationError) -> ConfigError:
     """The first problem pydantic found, as ``file: key.path: what was expected``."""
     first = err.errors(include_url=False)[0]
     keys = [str(part) for part in first["loc"] if part not in _FORM_TAGS]
+    if keys[:3] == ["models", "faces", "faces"]:  # written beside the model's keys (FacesConfig)
+        del keys[2]
     kind, value, ctx = first["type"], first.get("input"), first.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, ProblemError):
@@ -558,9 +612,12 @@ def explain(config: BridgeConfig) -> dict[str, Any]:
             return "***"
         if isinstance(value, BaseModel):
             fields = type(value).model_fields
-            return {
+            plain = {
                 info.alias or name: convert(getattr(value, name)) for name, info in fields.items()
             }
+            if isinstance(value, ModelConfig):  # the faces settings, as written: beside the rest
+                plain.update(plain.pop("faces") or {})
+            return plain
         if isinstance(value, Mapping):
             return {k: convert(v) for k, v in value.items()}
         if isinstance(value, tuple | list):
@@ -572,13 +629,34 @@ def explain(config: BridgeConfig) -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
-    """The configuration file's JSON Schema (``check-config --schema``)."""
-    return BridgeConfig.model_json_schema(by_alias=True)
+    """The configuration file's JSON Schema (``check-config --schema``).
+
+    ``models`` is keyed by task; ``models.faces`` also takes ``FacesConfig``'s keys, written
+    beside the model's own.
+    """
+    schema = BridgeConfig.model_json_schema(by_alias=True)
+    defs = schema["$defs"]
+    model = defs["ModelConfig"]
+    defs["FacesConfig"] = FacesConfig.model_json_schema(by_alias=True)
+    defs["FacesModelConfig"] = {
+        **model,
+        "title": "FacesModelConfig",
+        "properties": {**model["properties"], **defs["FacesConfig"]["properties"]},
+    }
+    models = schema["properties"]["models"]
+    models.pop("additionalProperties", None)
+    models["properties"] = {
+        task: {"$ref": f"#/$defs/{'FacesModelConfig' if task == 'faces' else 'ModelConfig'}"}
+        for task in TASKS
+    }
+    models["additionalProperties"] = False
+    return schema
 
 
 __all__: list[str] = [
     "BridgeConfig",
     "CameraConfig",
+    "FacesConfig",
     "FramesConfig",
     "MeterConfig",
     "ModelConfig",

@@ -9,6 +9,7 @@ how to supply it, and still shows the OCR results.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from pathlib import Path
@@ -36,11 +37,14 @@ class _Listener:
     def __init__(self, port: int, base: str) -> None:
         self.loop = asyncio.get_running_loop()
         self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.reply_topic = f"{base}/demo/faces_reply"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="image-to-text-demo")
         self.client.on_message = self._on_message
         self.base = base
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(Topics(base).result("+", "+"), qos=1)
+        self.client.subscribe(self.reply_topic, qos=1)
         self.client.loop_start()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -48,7 +52,9 @@ class _Listener:
             payload = json.loads(msg.payload)
         except ValueError:
             return
-        if isinstance(payload, dict) and "camera" in payload:
+        if msg.topic == self.reply_topic and isinstance(payload, dict):
+            self.loop.call_soon_threadsafe(self.replies.put_nowait, payload)
+        elif isinstance(payload, dict) and "camera" in payload:
             self.loop.call_soon_threadsafe(self.events.put_nowait, (msg.topic, payload))
 
     def publish(self, topic: str, data: bytes) -> None:
@@ -59,12 +65,41 @@ class _Listener:
         self.client.loop_stop()
 
 
+async def _enrol(
+    config: BridgeConfig,
+    service: BridgeService,
+    listener: _Listener,
+    samples: Path,
+    entry: dict[str, Any],
+) -> None:
+    """A sample enrolment over ``<base>/faces/add``, as Home Assistant or a script would do it."""
+    worker = service.workers.get("faces")
+    if worker is None:
+        return
+    await worker.loaded.wait()
+    photos = [base64.b64encode((samples / f).read_bytes()).decode() for f in entry["files"]]
+    command = {
+        "id": "demo",
+        "reply_to": listener.reply_topic,
+        "name": entry["enrol"],
+        "images": photos,
+    }
+    listener.publish(Topics(config.mqtt.base_topic).faces("add"), json.dumps(command).encode())
+    reply = await asyncio.wait_for(listener.replies.get(), DEMO_TIMEOUT)
+    if reply.get("ok"):
+        _say(f"enrolled {reply['name']} from {reply['added']} photos ({', '.join(entry['files'])})")
+    else:
+        _say(f"could not enrol {entry['enrol']}: {reply.get('detail')}")
+
+
 def _describe(topic: str, event: dict[str, Any]) -> str:
     camera = event["camera"]
     if topic.endswith("/error"):
         where = f"{camera} {event.get('task', 'frame')}"
         return f"  {where:<20} ERROR {event['error']}: {event['detail']}"
     text = event["text"].replace("\n", " | ")
+    if event.get("faces"):
+        text += " [" + ", ".join(f"{f['name']} {f['distance']:.2f}" for f in event["faces"]) + "]"
     if event.get("value") is not None:
         text = f"{text} = {event['value']} {event.get('unit') or ''}".rstrip()
     return (
@@ -84,6 +119,12 @@ async def run_demo(config_path: Path, samples: Path, caption_model: str | None) 
         plan = json.loads((samples / "samples.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ConfigError(str(samples / "samples.json"), "", f"cannot read ({err})") from err
+    if "faces" in config.models:  # the sample enrolment lives in memory, never in config/
+        models = dict(config.models)
+        faces = models["faces"].faces
+        in_memory = faces.model_copy(update={"db": None}) if faces else None
+        models["faces"] = models["faces"].model_copy(update={"faces": in_memory})
+        config = config.model_copy(update={"models": models})
     port = free_port()
     mqtt = config.mqtt.model_copy(update={"host": "127.0.0.1", "port": port})
     config = config.model_copy(update={"mqtt": mqtt})
@@ -108,11 +149,14 @@ async def _publish_and_watch(
     service: BridgeService,
     listener: _Listener,
     samples: Path,
-    plan: list[dict[str, str]],
+    plan: list[dict[str, Any]],
 ) -> int:
     expected = 0
     await asyncio.sleep(0.3)
     for entry in plan:
+        if "enrol" in entry:
+            await _enrol(config, service, listener, samples, entry)
+            continue
         camera = config.cameras.get(entry["camera"])
         if camera is None:
             _say(f"  skipping {entry['file']}: no camera {entry['camera']!r} in the configuration")

@@ -101,6 +101,10 @@ class Topics:
         """Setting a meter's value by hand."""
         return f"{self.base}/{camera}/meter/set"
 
+    def faces(self, action: str) -> str:
+        """Enrolment commands (``add``, ``list``, ``remove``, ``rename``; ``+`` for all)."""
+        return f"{self.base}/faces/{action}"
+
     def camera_of(self, topic: str) -> str | None:
         """The camera level of a topic under the base (``<base>/<camera>/...``), if it is one."""
         prefix = f"{self.base}/"

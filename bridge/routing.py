@@ -25,6 +25,8 @@ class Route(enum.Enum):
     REQUEST = "request"
     #: A meter's value set by hand (``<base>/<camera>/meter/set``).
     METER_SET = "meter_set"
+    #: An enrolment command (``<base>/faces/<action>``); only when the faces task is on.
+    FACES = "faces"
     #: A camera's frame.
     FRAME = "frame"
 
@@ -35,16 +37,23 @@ class Routed:
 
     route: Route
     camera: str | None = None
+    #: The command's last topic level (``add``, ``list``...) for ``Route.FACES``.
+    action: str | None = None
 
 
 class Router:
     """The routing table: (topic filter, route, camera) in order of precedence."""
 
-    def __init__(self, topics: Topics, cameras: Mapping[str, CameraConfig]) -> None:
+    def __init__(
+        self, topics: Topics, cameras: Mapping[str, CameraConfig], *, faces: bool = False
+    ) -> None:
         self.topics = topics
+        #: Enrolment is only listened to when the faces task is on (``faces``).
+        enrolment = [(topics.faces("+"), Route.FACES, None)] if faces else []
         self.table: list[tuple[str, Route, str | None]] = [
             (topics.ha_status, Route.HA_STATUS, None),
             (topics.request, Route.REQUEST, None),
+            *enrolment,
             (topics.meter_set("+"), Route.METER_SET, None),
             *((cam.topic, Route.FRAME, cam.name) for cam in cameras.values()),
         ]
@@ -64,6 +73,8 @@ class Router:
                 routes.append(Routed(route, camera))
             elif route is Route.METER_SET:
                 return [Routed(route, self.topics.camera_of(topic))]
+            elif route is Route.FACES:
+                return [Routed(route, action=topic.rsplit("/", maxsplit=1)[-1])]
             else:
                 return [Routed(route)]
         return routes

@@ -4,8 +4,8 @@ The stages, in the order a frame travels: ``intake`` (payload -> frame, limits, 
 ``scenes`` (deduplication, "unchanged" answers), ``dispatch`` over ``scheduler`` (newest frame
 per camera, batches), ``engines``, ``publishing`` (results, errors, images, info, counters);
 ``requests`` beside them.  ``pipeline.FramePath`` is the path itself; ``routing.Router`` sends
-each message to it, to requests or to the bridge's own handlers.  This is the one boundary
-where ``BridgeError``s become error events.
+each message to it, to requests, to enrolment commands (``faces/commands.py``) or to the
+bridge's own handlers.  This is the one boundary where ``BridgeError``s become error events.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import aiohttp
 from bridge.config import BridgeConfig
 from bridge.dispatch import Dispatch
 from bridge.engines.base import Engine
+from bridge.faces.commands import Enrolment
 from bridge.intake import Intake
 from bridge.pipeline import FramePath
 from bridge.protocol import STATE_ONLINE, Topics
@@ -47,7 +48,7 @@ class BridgeService:
         self.config = config
         self.protocol = protocol
         self.topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
-        self.router = Router(self.topics, config.cameras)
+        self.router = Router(self.topics, config.cameras, faces="faces" in config.models)
         self.accounts = Accounts(dict(config.cameras))
         self.workers: dict[str, ModelWorker] = {}
         self.publisher = Publisher(config, self.topics, self.accounts, self.workers)
@@ -66,6 +67,7 @@ class BridgeService:
             self.accounts, self.intake, self.scenes, self.dispatch, self.publisher
         )
         self.requests = Requests(config, self.intake, self.dispatch, self.publisher)
+        self.enrolment = Enrolment(self.workers, config.frames.max_bytes)
         self.transport: MqttTransport | None = None
         self.ready = asyncio.Event()
         self._connections = 0
@@ -152,6 +154,11 @@ class BridgeService:
             elif routed.route is Route.REQUEST:
                 ticket.hold()
                 self._spawn(self.requests.handle(message.topic, message.payload, ticket))
+            elif routed.route is Route.FACES and routed.action is not None:
+                # Acknowledged at once: a command delivered again would enrol twice.
+                self._spawn(
+                    self.enrolment.handle(routed.action, message.payload, transport.publish)
+                )
             elif routed.route is Route.METER_SET:
                 self._set_meter(message, routed.camera)
             elif routed.route is Route.HA_STATUS and message.payload == b"online":

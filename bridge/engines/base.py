@@ -11,12 +11,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from bridge.config import MeterConfig, ModelConfig
 from bridge.errors import ModelError
+
+if TYPE_CHECKING:
+    from bridge.faces.db import FaceDb
+    from bridge.faces.enrol import EnrolReport
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Capabilities:
     keeps_state: bool = False
     #: Takes a value set by hand (``set_value``): a meter's reading corrected by its owner.
     settable_value: bool = False
+    #: Enrols people and keeps their descriptors (``enrol``, ``database``): the enrolment
+    #: commands on ``<base>/faces/...`` go to it.
+    enrols_faces: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,14 @@ class Engine(ABC):
     def set_value(self, camera: str, value: float) -> None:
         """Take a value set by hand for ``camera``; with ``settable_value``."""
         raise NotImplementedError(f"{self.label} takes no value set by hand")
+
+    def enrol(self, name: str, photos: list[bytes], threshold: float | None = None) -> EnrolReport:
+        """Enrol a person from photo bytes; with ``enrols_faces``."""
+        raise NotImplementedError(f"{self.label} enrols nobody")
+
+    def database(self) -> FaceDb:
+        """The enrolled people; with ``enrols_faces``."""
+        raise NotImplementedError(f"{self.label} keeps no face database")
 
     @property
     def max_batch(self) -> int:

@@ -3,7 +3,8 @@
 Per camera, ``entry.options["announcements"][camera]`` names a TTS entity, the media players and
 a message template. The caption reaches the template only as a *variable*: a caption that looks
 like a template (``{{ 7*6 }}``) is spoken literally, never rendered, because captions come from a
-model looking at whatever is in front of a camera.
+model looking at whatever is in front of a camera. ``name`` is the person Frigate recognised on
+the camera, else one the bridge's faces task confirmed for the current visit (faces.py, ``Visits``).
 
 Filters keep a speaker from chattering: ``only_keywords`` (speak only captions that match one of
 ``entry.options["keywords"]``), ``only_changed`` (not the same words for the same camera within
@@ -37,7 +38,8 @@ from homeassistant.helpers.template import Template
 from homeassistant.util import dt as dt_util
 
 from .binary_sensor import keyword_pattern
-from .const import CONF_KEYWORDS, camera_display_name, signal_result
+from .const import CONF_KEYWORDS, TASK_FACES, camera_display_name, signal_result
+from .faces import Visits
 from .frigate_names import (
     DEFAULT_NAME_WINDOW,
     OPT_NAME_WINDOW,
@@ -139,6 +141,8 @@ class Announcer:
         self._configs: dict[str, dict[str, Any]] = dict(options.get(OPT_ANNOUNCEMENTS, {}))
         self._keywords: list[str] = list(options.get(OPT_KEYWORDS, []))
         self.names = RecentNames(float(options.get(OPT_NAME_WINDOW, DEFAULT_NAME_WINDOW)))
+        #: Names from the bridge's own faces task, announced only when a visit confirms them.
+        self.visits = Visits()
         self._spoken: dict[str, _Spoken] = {}
         self._lock = asyncio.Lock()
         #: The mute switches: announcements of the bridge, and of each camera (default on).
@@ -164,6 +168,9 @@ class Announcer:
     @callback
     def async_on_result(self, result: dict[str, Any]) -> None:
         """Handle one result of the bridge: speak a caption that passes the filters."""
+        if result.get("task") == TASK_FACES:
+            self.visits.add(result, dt_util.utcnow())
+            return
         if result.get("task") != "caption":
             return
         camera = result.get("camera")
@@ -186,7 +193,9 @@ class Announcer:
         )
 
     def _name(self, camera: str, config: dict[str, Any]) -> str | None:
-        return self.names.name_for(str(config.get(CONF_FRIGATE_CAMERA) or camera))
+        """Who is at the camera: a name Frigate recognised, else one the bridge's faces confirm."""
+        frigate = self.names.name_for(str(config.get(CONF_FRIGATE_CAMERA) or camera))
+        return frigate or self.visits.name_for(camera, dt_util.utcnow())
 
     def message_for(self, camera: str, caption: str, config: dict[str, Any]) -> str | None:
         """The text to speak for this caption, or None when a filter holds it back."""

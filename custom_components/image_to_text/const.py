@@ -24,9 +24,15 @@ EVENT_TYPE_RESULT: Final = "result"
 TASK_CAPTION: Final = "caption"
 TASK_OCR: Final = "ocr"
 TASK_METER: Final = "meter"
-TASKS: Final = (TASK_CAPTION, TASK_OCR, TASK_METER)
+TASK_FACES: Final = "faces"
+TASKS: Final = (TASK_CAPTION, TASK_OCR, TASK_METER, TASK_FACES)
 #: How a task reads in entity names.
-TASK_LABELS: Final = {TASK_CAPTION: "Caption", TASK_OCR: "OCR", TASK_METER: "Meter"}
+TASK_LABELS: Final = {
+    TASK_CAPTION: "Caption",
+    TASK_OCR: "OCR",
+    TASK_METER: "Meter",
+    TASK_FACES: "Faces",
+}
 
 # Home Assistant keeps at most 255 characters in a state; longer text goes to an attribute.
 MAX_STATE_LENGTH: Final = 255

@@ -1,12 +1,14 @@
-"""Device triggers of a camera: "a new caption / text" and "it mentions one of these words".
+"""Device triggers of a camera: a new caption or text, one with a keyword, a known/unknown person.
 
 Captions (``new_caption``, ``caption_matches``) and OCR text such as plates and labels
 (``new_text``, ``text_matches``) each get the pair where the camera runs that task. They listen to
 the ``image_to_text_result`` bus event that the hub fires for every result, keeping those of the
 trigger's device and task. ``*_matches`` take ``keywords`` in the options' syntax
-(``parcel|package``: any of them), matched as the keyword binary sensors match.
+(``parcel|package``: any of them), matched as the keyword binary sensors match. Cameras with the
+faces task offer ``known_person`` (anyone enrolled, or one ``name``) and ``unknown_person``, which
+listen to ``image_to_text_person`` (faces.py) and offer ``trigger.name`` and ``trigger.distance``.
 
-The trigger variables offer ``trigger.text`` (and ``trigger.caption`` for captions),
+Variables of the caption and text triggers: ``trigger.text`` (and ``trigger.caption`` for captions),
 ``trigger.camera``, ``trigger.camera_name``, ``trigger.keyword`` (the alternative that matched,
 or None) and ``trigger.event`` (the whole event).
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
-from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
+from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_NAME, CONF_PLATFORM, CONF_TYPE
 from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
@@ -30,8 +32,15 @@ from .const import (
     DOMAIN,
     EVENT_RESULT,
     TASK_CAPTION,
+    TASK_FACES,
     TASK_OCR,
     camera_display_name,
+)
+from .faces import (
+    PERSON_TRIGGERS,
+    TRIGGER_KNOWN_PERSON,
+    TRIGGER_UNKNOWN_PERSON,
+    async_attach_person_trigger,
 )
 
 TRIGGER_NEW_CAPTION = "new_caption"
@@ -44,6 +53,8 @@ TRIGGERS: dict[str, tuple[str, bool]] = {
     TRIGGER_CAPTION_MATCHES: (TASK_CAPTION, True),
     TRIGGER_NEW_TEXT: (TASK_OCR, False),
     TRIGGER_TEXT_MATCHES: (TASK_OCR, True),
+    TRIGGER_KNOWN_PERSON: (TASK_FACES, False),
+    TRIGGER_UNKNOWN_PERSON: (TASK_FACES, False),
 }
 TRIGGER_TYPES = tuple(TRIGGERS)
 CONF_KEYWORDS = "keywords"
@@ -69,6 +80,7 @@ TRIGGER_SCHEMA = vol.All(
         {
             vol.Required(CONF_TYPE): vol.In(TRIGGER_TYPES),
             vol.Optional(CONF_KEYWORDS): _keywords,
+            vol.Optional(CONF_NAME): cv.string,
         }
     ),
     _keywords_needed,
@@ -123,9 +135,11 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
 async def async_get_trigger_capabilities(
     hass: HomeAssistant, config: ConfigType
 ) -> dict[str, vol.Schema]:
-    """``caption_matches`` and ``text_matches`` ask for their keywords."""
+    """``caption_matches`` and ``text_matches`` ask for their keywords, ``known_person`` a name."""
     if TRIGGERS[config[CONF_TYPE]][1]:
         return {"extra_fields": vol.Schema({vol.Required(CONF_KEYWORDS): cv.string})}
+    if config[CONF_TYPE] == TRIGGER_KNOWN_PERSON:
+        return {"extra_fields": vol.Schema({vol.Optional(CONF_NAME): cv.string})}
     return {}
 
 
@@ -135,9 +149,14 @@ async def async_attach_trigger(
     action: TriggerActionType,
     trigger_info: TriggerInfo,
 ) -> CALLBACK_TYPE:
-    """Run ``action`` for each caption of the device (that matches the keywords, if any)."""
+    """Run ``action`` for each caption or text of the device (matching the keywords, if any).
+
+    Person triggers listen to ``image_to_text_person`` instead (faces.py).
+    """
     device_id: str = config[CONF_DEVICE_ID]
     trigger_type: str = config[CONF_TYPE]
+    if trigger_type in PERSON_TRIGGERS:
+        return async_attach_person_trigger(hass, config, action, trigger_info)
     task, takes_keywords = TRIGGERS[trigger_type]
     keywords = [config[CONF_KEYWORDS]] if takes_keywords else []
     trigger_data = trigger_info["trigger_data"]

@@ -34,6 +34,7 @@ from .const import (
     signal_result,
     signal_state,
 )
+from .faces import async_fire_person_events
 from .issues import async_update_model_issues
 from .limits import MAX_EVENT_BYTES, fit
 from .migrate import known_bridge_id, rekey
@@ -299,19 +300,15 @@ class ImageToTextHub:
         if replayed or result.get("unchanged") is True:
             return
         async_dispatcher_send(self.hass, signal_result(self.entry.entry_id), result)
+        where = {
+            "entry_id": self.entry.entry_id,
+            "base_topic": self.base_topic,
+            "device_id": self.camera_device_id(camera),
+        }
         self.hass.bus.async_fire(
-            EVENT_RESULT,
-            fit(
-                {
-                    **result,
-                    "entry_id": self.entry.entry_id,
-                    "base_topic": self.base_topic,
-                    "device_id": self.camera_device_id(camera),
-                },
-                MAX_EVENT_BYTES,
-                whole_text=True,
-            ),
+            EVENT_RESULT, fit({**result, **where}, MAX_EVENT_BYTES, whole_text=True)
         )
+        async_fire_person_events(self.hass, result, where)  # faces results only
 
     def _is_news(self, result: dict[str, Any], previous: dict[str, Any] | None) -> bool:
         """Whether a retained result is new rather than replayed.

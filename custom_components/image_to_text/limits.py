@@ -2,9 +2,10 @@
 
 Home Assistant's recorder drops state attributes over 16 KiB and event data over 32 KiB (with a
 warning each time). OCR of a busy sign passes that at about 170 lines, so attributes and event
-payloads are fitted to a budget under those limits: ``lines`` first keeps only the lines that fit,
-then long strings are cut, and ``truncated`` says it happened. The whole text stays reachable:
-the ``image_to_text_result`` bus event carries up to ~30 KB of it, and ``analyze`` returns all.
+payloads are fitted to a budget under those limits: ``lines`` (and a crowd's ``faces``) first keep
+only the items that fit, then long strings are cut, and ``truncated`` says it happened. The whole
+text stays reachable: the ``image_to_text_result`` bus event carries up to ~30 KB of it, and
+``analyze`` returns all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ MAX_ATTRIBUTES_BYTES: Final = 12 * 1024
 MAX_EVENT_BYTES: Final = 30 * 1024
 TRUNCATED: Final = "truncated"
 _LONG_STRINGS: Final = ("full_text", "text", "raw", "caption", "detail", "error")
+#: Lists cut to the items that fit, in this order: OCR's lines, a crowd's faces and their names.
+_LISTS: Final = ("lines", "faces", "names")
 
 
 def json_size(data: Any) -> int:
@@ -48,12 +51,13 @@ def fit(data: dict[str, Any], budget: int, *, whole_text: bool = False) -> dict[
             value = out.get(key)
             if isinstance(value, str):
                 out[key] = _cut(value, budget // 3)
-    lines = out.get("lines")
-    if isinstance(lines, list):
-        keep = len(lines)
-        while keep and json_size({**out, "lines": lines[:keep]}) > budget:
-            keep = keep * 3 // 4
-        out["lines"] = lines[:keep]
+    for key in _LISTS:
+        items = out.get(key)
+        if isinstance(items, list):
+            keep = len(items)
+            while keep and json_size({**out, key: items[:keep]}) > budget:
+                keep = keep * 3 // 4
+            out[key] = items[:keep]
     for key in _LONG_STRINGS:
         while (overflow := json_size(out) - budget) > 0:
             value = out.get(key)

@@ -129,7 +129,7 @@ def parse_state(payload: bytes | bytearray | str) -> bool:
 def parse_result(
     payload: bytes | bytearray | str, *, camera: str | None = None, task: str | None = None
 ) -> dict[str, Any]:
-    """A result: caption, OCR (with ``lines``) or meter (with a numeric ``value``).
+    """A result: caption, OCR (with ``lines``), meter (a numeric ``value``) or faces (``faces``).
 
     With ``camera`` and ``task`` (from the topic it came on) the payload must name the same ones.
     """
@@ -144,7 +144,28 @@ def parse_result(
         raise ProtocolError("meter result without a numeric 'value'")
     if "lines" in data and not isinstance(data["lines"], list):
         raise ProtocolError("field 'lines' is not a list")
+    if data["task"] == "faces":
+        _check_faces(data)
     return data
+
+
+def _check_faces(data: Mapping[str, Any]) -> None:
+    """A faces result: ``names`` a list of strings, ``faces`` a list of {name, distance, box}."""
+    names = data.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ProtocolError("field 'names' is not a list of strings")
+    faces = data.get("faces", [])
+    if not isinstance(faces, list):
+        raise ProtocolError("field 'faces' is not a list")
+    for face in faces:
+        if not isinstance(face, dict) or not isinstance(face.get("name"), str):
+            raise ProtocolError("a face without a 'name'")
+        distance = face.get("distance")
+        if distance is not None and not _is_number(distance):
+            raise ProtocolError("a face's 'distance' is not a number")
+        box = face.get("box")
+        if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+            raise ProtocolError("a face's 'box' is not [x, y, w, h]")
 
 
 def parse_error(payload: bytes | bytearray | str) -> dict[str, Any]:

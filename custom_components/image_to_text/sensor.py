@@ -2,7 +2,8 @@
 
 A text sensor's state is the caption or OCR text (cut to the 255 characters a state may hold, the
 whole text in ``full_text``); a meter camera gets a numeric sensor whose unit and device class come
-from the bridge's info. Health sensors (diagnostic) show the bridge's counters of each camera.
+from the bridge's info; a faces camera gets "Last person" (faces.py). Health sensors (diagnostic)
+show the bridge's counters of each camera.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import MAX_STATE_LENGTH, TASK_METER, TASK_OCR, entity_unique_id, signal_state
+from .const import (
+    MAX_STATE_LENGTH,
+    TASK_FACES,
+    TASK_METER,
+    TASK_OCR,
+    entity_unique_id,
+    signal_state,
+)
 from .entity import CameraEntity, EntityFactories, async_follow_cameras
 from .limits import MAX_ATTRIBUTES_BYTES, PER_FRAME_ATTRIBUTES, fit
 
@@ -51,10 +59,16 @@ async def async_setup_entry(
 
 
 def _wanted(hub: ImageToTextHub) -> EntityFactories:
+    from .faces import LastPersonSensor  # faces.py builds on this module
+
+    classes: dict[str, type[ResultSensor]] = {
+        TASK_METER: MeterSensor,
+        TASK_FACES: LastPersonSensor,
+    }
     wanted: EntityFactories = {}
     for camera in hub.cameras:
         for task in hub.tasks(camera):
-            sensor_class = MeterSensor if task == TASK_METER else TextSensor
+            sensor_class = classes.get(task, TextSensor)
             wanted[entity_unique_id(hub.bridge_id, camera, task, "text")] = partial(
                 sensor_class, hub, camera, task
             )

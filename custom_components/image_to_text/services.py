@@ -35,6 +35,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
 from .const import CONF_BASE_TOPIC, DOMAIN, TASKS
+from .face_services import async_setup_face_services
 from .protocol import ProtocolError, is_camera_name, parse_error, parse_result
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         supports_response=SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(DOMAIN, SERVICE_SET_METER, _set_meter, schema=SET_METER_SCHEMA)
+    async_setup_face_services(hass)  # faces_add, faces_list, faces_remove, faces_rename
 
 
 def _resolve_entry(hass: HomeAssistant, call: ServiceCall) -> ConfigEntry:

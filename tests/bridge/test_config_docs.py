@@ -21,6 +21,7 @@ SECTIONS = {
     "mqtt": "MqttConfig",
     "frames": "FramesConfig",
     "models": "ModelConfig",
+    "models.faces": "FacesConfig",
     "cameras": "CameraConfig",
     "cameras.<name>.meter": "MeterConfig",
     "bridge": "BridgeSection",

@@ -1,4 +1,5 @@
-"""One routing table: each incoming topic goes to frames, requests, meter settings or HA status."""
+"""One routing table: each incoming topic goes to frames, requests, meter settings, enrolment
+commands or HA status."""
 
 from __future__ import annotations
 
@@ -50,3 +51,11 @@ def test_the_bridge_subscribes_to_exactly_the_tables_filters() -> None:
 
 def test_a_topic_nobody_listens_to_goes_nowhere() -> None:
     assert ROUTER.route("itt/door/caption") == []
+
+
+def test_enrolment_commands_are_routed_only_when_the_faces_task_is_on() -> None:
+    with_faces = Router(Topics("itt"), CONFIG.cameras, faces=True)
+    assert with_faces.route("itt/faces/add") == [Routed(Route.FACES, action="add")]
+    assert with_faces.route("itt/faces/rename") == [Routed(Route.FACES, action="rename")]
+    assert with_faces.subscriptions == ROUTER.subscriptions | {"itt/faces/+"}
+    assert ROUTER.route("itt/faces/add") == []

@@ -20,6 +20,7 @@ def test_both_blueprints_are_shipped() -> None:
     assert [path.name for path in BLUEPRINT_FILES] == [
         "announce_visitor.yaml",
         "parcel_notify.yaml",
+        "person_seen.yaml",
     ]
 
 

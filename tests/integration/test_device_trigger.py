@@ -10,6 +10,7 @@ import voluptuous_serialize
 from ha_support import (
     BASE,
     DOMAIN,
+    REPO,
     async_publish_caption,
     async_setup_bridge,
     camera_device,
@@ -210,3 +211,14 @@ async def test_a_plate_read_by_ocr_fires_text_matches(
     await async_publish_caption(hass, "driveway", "a car with plate KA 1234")  # not OCR
 
     assert [call.data for call in calls] == [{"text": "KA 1234", "keyword": "KA 1234"}]
+
+
+def test_every_trigger_and_field_the_editor_shows_has_its_english_words() -> None:
+    from custom_components.image_to_text.device_trigger import TRIGGER_TYPES
+
+    strings = json.loads(
+        (REPO / "custom_components" / "image_to_text" / "strings.json").read_text()
+    )["device_automation"]
+
+    assert set(strings["trigger_type"]) == set(TRIGGER_TYPES)
+    assert set(strings["extra_fields"]) == {"keywords", "name"}

@@ -28,7 +28,9 @@ from custom_components.image_to_text.protocol import (
     parse_state,
 )
 
-RESULT_FIXTURES = ["caption_result", "ocr_result", "meter_result", "reply"]
+RESULT_FIXTURES = ["caption_result", "ocr_result", "meter_result", "faces_result", "reply"]
+# Enrolment commands the integration sends and the bridge's answers (test_faces.py uses them).
+FACES_COMMAND_FIXTURES = ["faces_add", "faces_add_reply", "faces_list_reply", "faces_reply_error"]
 ERROR_FIXTURES = ["error", "meter_error", "reply_error"]
 
 
@@ -40,7 +42,14 @@ def test_every_shared_fixture_is_known_to_this_suite() -> None:
     names = {path.stem for path in PROTOCOL_FIXTURES.glob("*.json")}
     # request.json is what the integration sends, checked by the analyze service's tests;
     # camera_names.json is the camera-name rule, checked below
-    assert names == {*RESULT_FIXTURES, *ERROR_FIXTURES, "info", "request", "camera_names"}
+    assert names == {
+        *RESULT_FIXTURES,
+        *ERROR_FIXTURES,
+        *FACES_COMMAND_FIXTURES,
+        "info",
+        "request",
+        "camera_names",
+    }
 
 
 @pytest.mark.parametrize("name", RESULT_FIXTURES)
@@ -134,6 +143,12 @@ BAD_RESULTS = {
     "meter without value": _without("meter_result", "value"),
     "meter value a string": _with("meter_result", value="1234"),
     "lines not a list": _with("ocr_result", lines="NO PARKING"),
+    "faces not a list": _with("faces_result", faces="Anna"),
+    "names not strings": _with("faces_result", names=[1]),
+    "a face without a box": _with("faces_result", faces=[{"name": "Anna", "distance": 0.3}]),
+    "a distance a string": _with(
+        "faces_result", faces=[{"name": "Anna", "distance": "near", "box": [0, 0, 9, 9]}]
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Face enrolment and matching for the ``faces`` task (descriptors only, never photos)."""
