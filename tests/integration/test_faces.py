@@ -191,7 +191,12 @@ async def test_a_crowd_at_the_door_still_fits_what_the_recorder_keeps(
 async def test_every_face_fires_a_person_event(hass: HomeAssistant, mqtt_mock: Any) -> None:
     await _setup(hass)
     events: list[Event] = []
-    hass.bus.async_listen("image_to_text_person", events.append)
+
+    @callback
+    def _record(event: Event) -> None:  # a callback runs in firing order; a plain job may not
+        events.append(event)
+
+    hass.bus.async_listen("image_to_text_person", _record)
 
     await _faces(hass, "a", ("Anna", 0.31), ("unknown", 0.9))
 
