@@ -4,7 +4,7 @@
 
 PYTHON ?= python3.11
 CACHE ?= $(HOME)/.cache/image-to-text
-BRIDGE_KEY := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+BRIDGE_KEY := $(shell cat pyproject.toml tools/install_face_models.py | sha1sum | cut -c1-12)
 HA_KEY := $(shell cat requirements-ha.txt | sha1sum | cut -c1-12)
 BRIDGE_VENV := $(CACHE)/venv-bridge-$(BRIDGE_KEY)
 HA_VENV := $(CACHE)/venv-ha-$(HA_KEY)
@@ -24,8 +24,10 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
 all: test
 
+# No file prerequisites on the environments: the key in their path names the files they come from,
+# so a fresh clone (whose files are all newer than the cache) reuses them.
 # torch first, from the CPU wheel: a bare `torch` requirement would pull a multi-GB CUDA build.
-$(BRIDGE_VENV)/.ready: pyproject.toml
+$(BRIDGE_VENV)/.ready:
 	rm -rf $(BRIDGE_VENV)
 	$(PYTHON) -m venv $(BRIDGE_VENV)
 	$(BPY) -m pip install -q --upgrade pip
@@ -41,7 +43,7 @@ $(BRIDGE_VENV)/.ready: pyproject.toml
 	$(BPY) -m pip install -q --no-deps --no-build-isolation -e .
 	ln -sfn $(BRIDGE_VENV) .venv
 
-$(HA_VENV)/.ready: requirements-ha.txt
+$(HA_VENV)/.ready:
 	rm -rf $(HA_VENV)
 	$(PYTHON) -m venv $(HA_VENV)
 	$(HPY) -m pip install -q --upgrade pip
