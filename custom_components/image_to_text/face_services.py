@@ -11,7 +11,6 @@ command is refused at once.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -19,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.components import camera, mqtt
+from homeassistant.components import camera
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
     SupportsResponse,
-    callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
+from .ask import async_ask_bridge, ensure_online
 from .const import CONF_BASE_TOPIC, DOMAIN
 
 SERVICE_FACES_ADD = "faces_add"
@@ -147,14 +146,7 @@ async def async_faces_command(
     entry = _resolve_entry(hass, call)
     base = str(entry.data[CONF_BASE_TOPIC])
     hub = entry.runtime_data.hub
-    if not hub.online:
-        # at once, as analyze does, rather than after the whole timeout: nobody would answer
-        raise HomeAssistantError(
-            f"Image to text bridge {base} is offline: {hub.offline_reason()}",
-            translation_domain=DOMAIN,
-            translation_key="bridge_offline",
-            translation_placeholders={"base_topic": base, "reason": hub.offline_reason()},
-        )
+    ensure_online(hub, base)
     command_id = uuid.uuid4().hex
     reply_to = f"{base}/reply/{command_id}"
     command: dict[str, Any] = {"id": command_id, "reply_to": reply_to}
@@ -167,32 +159,15 @@ async def async_faces_command(
         if ATTR_THRESHOLD in call.data:
             command["threshold"] = call.data[ATTR_THRESHOLD]
 
-    reply: asyncio.Future[dict[str, Any]] = hass.loop.create_future()
-
-    @callback
-    def _on_reply(msg: mqtt.ReceiveMessage) -> None:
-        try:
-            data = json.loads(msg.payload)
-        except ValueError:
-            return
-        if isinstance(data, dict) and data.get("id") == command_id and not reply.done():
-            reply.set_result(data)
-
-    unsubscribe = await mqtt.async_subscribe(hass, reply_to, _on_reply, qos=1)
-    try:
-        await mqtt.async_publish(hass, f"{base}/faces/{action}", json.dumps(command), qos=1)
-        async with asyncio.timeout(TIMEOUT):
-            answer = await reply
-    except TimeoutError as err:
-        raise HomeAssistantError(
-            f"The bridge on {base} did not answer within {TIMEOUT:g} seconds; "
-            "does a camera of it run the faces task?",
-            translation_domain=DOMAIN,
-            translation_key="no_reply",
-            translation_placeholders={"base_topic": base, "timeout": f"{TIMEOUT:g}"},
-        ) from err
-    finally:
-        unsubscribe()
+    payload = await async_ask_bridge(
+        hass,
+        base,
+        f"{base}/faces/{action}",
+        command,
+        wait_seconds=TIMEOUT,
+        unanswered_hint="does a camera of it run the faces task?",
+    )
+    answer: dict[str, Any] = json.loads(payload)
     if answer.get("ok") is not True:
         refused = "; ".join(
             f"{r.get('photo')}: {r.get('reason')}" for r in answer.get("refused", []) if r

@@ -11,7 +11,6 @@ bridge can never answer before anyone listens.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -34,6 +33,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
+from .ask import async_ask_bridge, ensure_online
 from .const import CONF_BASE_TOPIC, DOMAIN, TASKS
 from .face_services import async_setup_face_services
 from .protocol import ProtocolError, is_camera_name, parse_error, parse_result
@@ -230,14 +230,7 @@ async def async_analyze(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     entry = _resolve_entry(hass, call)
     base = _base_topic(entry)
     hub = entry.runtime_data.hub
-    if not hub.online:
-        # at once, rather than after the whole timeout: nobody would answer
-        raise HomeAssistantError(
-            f"Image to text bridge {base} is offline: {hub.offline_reason()}",
-            translation_domain=DOMAIN,
-            translation_key="bridge_offline",
-            translation_placeholders={"base_topic": base, "reason": hub.offline_reason()},
-        )
+    ensure_online(hub, base)
     request_id = uuid.uuid4().hex
     reply_to = f"{base}/reply/{request_id}"
     data = dict(call.data)
@@ -246,35 +239,14 @@ async def async_analyze(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
     request = await _build_request(hass, data, request_id, reply_to)
     timeout: float = call.data[ATTR_TIMEOUT]
 
-    reply: asyncio.Future[bytes | bytearray | str] = hass.loop.create_future()
-
-    @callback
-    def _on_reply(msg: mqtt.ReceiveMessage) -> None:
-        if reply.done():
-            return
-        try:
-            data = json.loads(msg.payload)
-        except ValueError:
-            _LOGGER.warning("Ignoring a reply on %s that is not JSON", msg.topic)
-            return
-        if isinstance(data, dict) and data.get("id") == request_id:
-            reply.set_result(msg.payload)
-
-    unsubscribe = await mqtt.async_subscribe(hass, reply_to, _on_reply, qos=1)
-    try:
-        await mqtt.async_publish(hass, f"{base}/request", json.dumps(request), qos=1, retain=False)
-        async with asyncio.timeout(timeout):
-            payload = await reply
-    except TimeoutError as err:
-        raise HomeAssistantError(
-            f"The bridge on {base} did not answer within {timeout:g} seconds; "
-            "is it running and connected to the same broker?",
-            translation_domain=DOMAIN,
-            translation_key="no_reply",
-            translation_placeholders={"base_topic": base, "timeout": f"{timeout:g}"},
-        ) from err
-    finally:
-        unsubscribe()
+    payload = await async_ask_bridge(
+        hass,
+        base,
+        f"{base}/request",
+        request,
+        wait_seconds=timeout,
+        unanswered_hint="is it running and connected to the same broker?",
+    )
     return _checked_reply(payload)
 
 
