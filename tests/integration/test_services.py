@@ -248,7 +248,7 @@ def test_every_action_field_and_error_has_words_in_strings_json() -> None:
     for action, spec in services.items():
         assert set(spec["fields"]) == set(strings["services"][action]["fields"]), action
     raised = set()
-    for module in ("services.py", "face_services.py", "announce.py", "frigate_names.py"):
+    for module in ("ask.py", "services.py", "face_services.py", "announce.py", "frigate_names.py"):
         raised |= set(re.findall(r'translation_key="(\w+)"', (integration / module).read_text()))
     assert raised
     assert raised <= set(strings["exceptions"])
