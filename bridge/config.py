@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -94,6 +95,25 @@ class MqttConfig(_Section):
     tls: TlsConfig | None = None
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    #: Shared-subscription group: bridges with the same ``share`` split the frames (MQTT 5).
+    share: str | None = None
+
+    @field_validator("share")
+    @classmethod
+    def _plain_group(cls, group: str | None) -> str | None:
+        if group is not None and (not group or any(c in group for c in "/#+")):
+            raise ProblemError(f"expected a group name without '/', '#' or '+', got {group!r}")
+        return group
+
+    @model_validator(mode="after")
+    def _share_needs_mqtt5(self) -> MqttConfig:
+        if self.share is not None and self.embedded:
+            raise ProblemError(
+                "shared subscriptions need MQTT 5; the embedded broker speaks MQTT 3.1.1 "
+                "(use a broker such as Mosquitto 2, or remove mqtt.share)",
+                "share",
+            )
+        return self
 
     @field_validator("base_topic")
     @classmethod
@@ -328,12 +348,15 @@ class CameraConfig(_Section):
 
 
 class BridgeSection(_Section):
-    """The bridge's own identity."""
+    """The bridge's own identity, and the site (group of bridges) it serves."""
 
-    #: Default: the base topic with ``/`` as ``_``.  Part of Home Assistant unique ids.
+    #: Default: the host name, slugged.  Carried as ``bridge_id`` by results, errors, info.
     id: str | None = None
+    #: Default: the base topic with ``/`` as ``_`` (or ``id`` when set without ``mqtt.share``).
+    #: Home Assistant unique ids derive from it, so every bridge of a group shares it.
+    site_id: str | None = None
 
-    @field_validator("id")
+    @field_validator("id", "site_id")
     @classmethod
     def _plain_id(cls, bridge_id: str | None) -> str | None:
         if bridge_id is not None and not BRIDGE_ID.match(bridge_id):
@@ -362,16 +385,7 @@ class BridgeConfig(_Section):
         if isinstance(cameras, dict):
             data["cameras"] = _named_cameras(cameras)
             data["models"] = _models_with_defaults(data.get("models"), data["cameras"])
-        mqtt = data.get("mqtt")
-        base = mqtt.get("base_topic", "image_to_text") if isinstance(mqtt, dict) else None
-        if isinstance(base, str) and isinstance(mqtt, dict) and "client_id" not in mqtt:
-            data["mqtt"] = {**mqtt, "client_id": f"image-to-text-{base.strip('/')}"}
-            data["mqtt"]["client_id"] = data["mqtt"]["client_id"].replace("/", "-")
-        section = data.get("bridge") or {}
-        if isinstance(section, dict) and section.get("id") is None:
-            plain = (base if isinstance(base, str) else "image_to_text").strip("/")
-            data["bridge"] = {**section, "id": plain.replace("/", "_")}
-        return data
+        return _identities(data)
 
     @field_validator("cameras")
     @classmethod
@@ -383,12 +397,54 @@ class BridgeConfig(_Section):
     @property
     def bridge_id(self) -> str:
         """The bridge's id (``bridge.id``)."""
-        return self.bridge.id or "image_to_text"
+        return self.bridge.id or host_id()
+
+    @property
+    def site_id(self) -> str:
+        """The id Home Assistant unique ids derive from (``bridge.site_id``)."""
+        return self.bridge.site_id or self.bridge_id
 
     @property
     def source(self) -> str:
         """The file this configuration came from, or ``<memory>``."""
         return self._source
+
+
+def host_id() -> str:
+    """The machine's host name as a bridge id (lower-case letters, digits and ``_``)."""
+    name = socket.gethostname().split(".")[0].lower()
+    plain = re.sub(r"[^a-z0-9]+", "_", name).strip("_")
+    return plain if BRIDGE_ID.match(plain) else "bridge"
+
+
+def _identities(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill in ``bridge.id``, ``bridge.site_id`` and ``mqtt.client_id`` from what is given.
+
+    A bridge without ``mqtt.share`` whose file sets ``bridge.id`` keeps that id as its site id,
+    so a single bridge's Home Assistant unique ids never change.  Members of a share group need
+    client ids of their own: two with one id would keep taking the session from each other.
+    """
+    given = data.get("mqtt")
+    mqtt = given if isinstance(given, dict) else None
+    base = mqtt.get("base_topic", "image_to_text") if mqtt is not None else "image_to_text"
+    plain = (base if isinstance(base, str) else "image_to_text").strip("/")
+    share = mqtt.get("share") if mqtt is not None else None
+    section = data.get("bridge") or {}
+    if not isinstance(section, dict):
+        return data
+    given_id = section.get("id")
+    bridge_id = given_id if given_id is not None else host_id()
+    site_id = section.get("site_id")
+    if site_id is None:
+        keep = given_id is not None and share is None and isinstance(given_id, str)
+        site_id = given_id if keep else plain.replace("/", "_")
+    data["bridge"] = {**section, "id": bridge_id, "site_id": site_id}
+    if mqtt is not None and isinstance(base, str) and "client_id" not in mqtt:
+        client_id = f"image-to-text-{plain}"
+        if share is not None:
+            client_id += f"-{bridge_id}"
+        data["mqtt"] = {**mqtt, "client_id": client_id.replace("/", "-")}
+    return data
 
 
 def _named_cameras(cameras: dict[Any, Any]) -> dict[str, Any]:

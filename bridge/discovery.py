@@ -23,7 +23,7 @@ def discovery_messages(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]
     messages = []
     for camera in config.cameras.values():
         for task in camera.tasks:
-            unique_id = f"{config.bridge_id}_{slug(camera.name)}_{task}"
+            unique_id = f"{config.site_id}_{slug(camera.name)}_{task}"
             payload: dict[str, Any] = {
                 "name": TASK_NAMES[task],
                 "unique_id": unique_id,
@@ -35,12 +35,9 @@ def discovery_messages(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]
                     "'latency_ms': value_json.latency_ms, 'frame_id': value_json.frame_id, "
                     "'captured_at': value_json.captured_at, 'text': value_json.text} | tojson }}"
                 ),
-                "availability_topic": topics.state,
-                "payload_available": STATE_ONLINE,
-                "payload_not_available": STATE_OFFLINE,
                 "icon": TASK_ICONS[task],
                 "device": {
-                    "identifiers": [f"{config.bridge_id}_{slug(camera.name)}"],
+                    "identifiers": [f"{config.site_id}_{slug(camera.name)}"],
                     "name": camera.name.replace("_", " ").title(),
                     "manufacturer": "image-to-text",
                     "model": "Camera analysed by the image-to-text bridge",
@@ -48,6 +45,12 @@ def discovery_messages(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]
                 },
                 "origin": {"name": "image-to-text bridge", "sw_version": __version__},
             }
+            if config.mqtt.share is None:  # a group has no single state to follow
+                payload.update(
+                    availability_topic=topics.state,
+                    payload_available=STATE_ONLINE,
+                    payload_not_available=STATE_OFFLINE,
+                )
             if task == "meter" and camera.meter is not None:
                 payload["value_template"] = "{{ value_json.value }}"
                 payload["state_class"] = "total_increasing"
@@ -57,5 +60,5 @@ def discovery_messages(config: BridgeConfig) -> list[tuple[str, dict[str, Any]]]
                     payload["device_class"] = camera.meter.device_class
             else:
                 payload["value_template"] = "{{ value_json.text[:255] }}"
-            messages.append((topics.discovery(config.bridge_id, camera.name, task), payload))
+            messages.append((topics.discovery(config.site_id, camera.name, task), payload))
     return messages

@@ -39,14 +39,19 @@ class FramePath:
         state.arrived += 1
         return state.arrived
 
-    async def handle(self, camera: str, payload: bytes, ticket: AckTicket, seq: int) -> None:
-        """Take one frame all the way: analysed, answered from its scene, or superseded."""
+    async def handle(
+        self, camera: str, payload: bytes, ticket: AckTicket, seq: int, *, late: bool = False
+    ) -> None:
+        """Take one frame all the way: analysed, answered from its scene, or superseded.
+
+        ``late``: delivered from a resumed session's backlog (``group.py``).
+        """
         state = self.accounts.cameras[camera]
         tasks = state.config.tasks
         self.dispatch.expect(camera, tasks, coming=True)  # a starting batch may wait for it
         state.undecoded += 1
         try:
-            unchanged = await self._through(state, payload, ticket, seq)
+            unchanged = await self._through(state, payload, ticket, seq, late)
         finally:
             state.undecoded -= 1
             self.dispatch.expect(camera, tasks, coming=False)
@@ -54,10 +59,11 @@ class FramePath:
             await self.scenes.answer_unchanged(unchanged)
 
     async def _through(
-        self, state: CameraState, payload: bytes, ticket: AckTicket, seq: int
+        self, state: CameraState, payload: bytes, ticket: AckTicket, seq: int, late: bool
     ) -> FrameWork | None:
         """Intake, then scenes, then the models; returns the frame if it shows the last scene."""
         work = self.intake.open(state, payload, ticket, seq)
+        work.extra["late"] = late
         try:
             data = await self.intake.image_bytes(payload)
             work.frame_id = frame_id_of(data)

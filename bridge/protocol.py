@@ -75,6 +75,14 @@ class Topics:
         """Retained description of the bridge, its cameras and counters."""
         return f"{self.base}/bridge/info"
 
+    def bridge_state(self, bridge_id: str) -> str:
+        """Retained online/offline of one bridge of a group, and its last will."""
+        return f"{self.base}/bridges/{bridge_id}/state"
+
+    def bridge_info(self, bridge_id: str) -> str:
+        """Retained description of one bridge of a group."""
+        return f"{self.base}/bridges/{bridge_id}/info"
+
     @property
     def request(self) -> str:
         """Where on-demand analysis requests arrive."""
@@ -138,6 +146,8 @@ RESULT_FRAME_FIELDS = frozenset(
         "id",
         "unchanged",
         "unchanged_since",
+        "bridge_id",
+        "newest",
     }
 )
 
@@ -153,6 +163,7 @@ def build_result(
     captured_at: str,
     extra: dict[str, Any] | None = None,
     request_id: str | None = None,
+    bridge_id: str | None = None,
 ) -> dict[str, Any]:
     """A result event (docs/protocol.md); ``extra`` has task-specific fields (lines, value)."""
     payload: dict[str, Any] = {
@@ -170,6 +181,8 @@ def build_result(
         payload.update(extra)
     if request_id is not None:
         payload["id"] = request_id
+    if bridge_id is not None:
+        payload["bridge_id"] = bridge_id
     return payload
 
 
@@ -183,6 +196,7 @@ def build_error(
     model: str | None = None,
     extra: dict[str, Any] | None = None,
     request_id: str | None = None,
+    bridge_id: str | None = None,
 ) -> dict[str, Any]:
     """An error event: a stable ``error`` code for automations, ``detail`` for people."""
     payload: dict[str, Any] = {
@@ -201,6 +215,8 @@ def build_error(
         payload.update(extra)
     if request_id is not None:
         payload["id"] = request_id
+    if bridge_id is not None:
+        payload["bridge_id"] = bridge_id
     return payload
 
 
@@ -269,12 +285,20 @@ def build_info(
     models: dict[str, dict[str, Any]],
     counters: dict[str, dict[str, Any]],
     started_at: str,
+    site_id: str | None = None,
+    share: str | None = None,
 ) -> dict[str, Any]:
-    """The retained bridge description Home Assistant builds its entities from."""
+    """The retained bridge description Home Assistant builds its entities from.
+
+    ``site_id`` and ``share`` are the group fields of ``<base>/bridges/<bridge_id>/info``; the
+    single-bridge ``<base>/bridge/info`` stays as it was (without them).
+    """
+    group: dict[str, Any] = {} if site_id is None else {"site_id": site_id, "share": share}
     return {
         "v": PROTOCOL_VERSION,
         "version": version,
         "bridge_id": bridge_id,
+        **group,
         "base_topic": base_topic,
         "cameras": cameras,
         "models": models,

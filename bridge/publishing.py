@@ -17,6 +17,7 @@ from bridge.config import BridgeConfig
 from bridge.discovery import discovery_messages
 from bridge.engines.base import EngineOutput
 from bridge.frames import preview_of
+from bridge.group import GroupView
 from bridge.protocol import Topics, build_error, build_info, build_result, encode, now_iso
 from bridge.scheduler import ModelWorker
 from bridge.transport import MqttTransport
@@ -41,6 +42,7 @@ class Publisher:
         self.topics = topics
         self.accounts = accounts
         self.workers = workers
+        self.group = GroupView(config, topics)
         self.transport: MqttTransport | None = None
         #: Told when a camera's latest news became an error (scenes forget the camera then).
         self.on_camera_error: Callable[[str], None] = lambda _camera: None
@@ -65,6 +67,8 @@ class Publisher:
             extra.setdefault("device_class", work.camera.meter.device_class)
         if unchanged_from is not None:
             extra.update(unchanged=True, unchanged_since=unchanged_from)
+        if "scene" in work.extra and self.config.mqtt.share is not None:
+            extra.setdefault("scene", work.extra["scene"])  # other bridges of the group dedup
         latency_ms = (time.monotonic() - work.received) * 1000
         payload = build_result(
             camera=work.camera.name,
@@ -76,15 +80,22 @@ class Publisher:
             captured_at=work.captured_at,
             extra=extra,
             request_id=work.request.id if work.request else None,
+            bridge_id=self.config.bridge_id,
         )
         if work.request is not None:
             await transport.publish(work.request.reply_to, encode(payload))
             return payload
         name = work.camera.name
+        newest = await self.group.claim(
+            name, task, work.captured_at, late=bool(work.extra.get("late"))
+        )
+        if not newest:  # older than what the group published: never over it (not retained)
+            payload["newest"] = False
         publishes = [
-            transport.publish(self.topics.result(name, task), encode(payload), retain=True)
+            transport.publish(self.topics.result(name, task), encode(payload), retain=newest)
         ]
-        if self.config.frames.publish_image and work.image is not None and unchanged_from is None:
+        wanted = self.config.frames.publish_image and newest and unchanged_from is None
+        if wanted and work.image is not None:
             if work.preview is None:
                 work.preview = asyncio.ensure_future(
                     asyncio.to_thread(preview_of, work.data, work.image)
@@ -125,6 +136,7 @@ class Publisher:
             model=model,
             extra=extra,
             request_id=work.request.id if work.request else None,
+            bridge_id=self.config.bridge_id,
         )
         _LOGGER.warning(
             "%s frame %s: %s: %s", work.camera.name, (work.frame_id or "-")[:12], code, detail
@@ -140,8 +152,12 @@ class Publisher:
 
     # the bridge's own topics
 
-    def info_payload(self) -> dict[str, Any]:
-        """The bridge info as published now: cameras, model states, counters."""
+    def info_payload(self, group: bool = True) -> dict[str, Any]:
+        """The bridge info as published now: cameras, model states, counters.
+
+        ``group``: with ``site_id`` and ``share``, as ``<base>/bridges/<bridge_id>/info`` has
+        them; the single-bridge ``<base>/bridge/info`` is published without (as before).
+        """
         cameras: dict[str, dict[str, Any]] = {}
         for cam in self.config.cameras.values():
             entry: dict[str, Any] = {"topic": cam.topic, "tasks": list(cam.tasks)}
@@ -170,12 +186,19 @@ class Publisher:
             models=models,
             counters=self.accounts.counters(),
             started_at=self._started_at,
+            site_id=self.config.site_id if group else None,
+            share=self.config.mqtt.share,
         )
 
     def info(self) -> None:
-        """Publish the bridge info (retained), when connected."""
-        if self.transport is not None and self.transport.connected.is_set():
-            self.transport.publish(self.topics.info, encode(self.info_payload()), retain=True)
+        """Publish the bridge's info (retained), when connected; the legacy one when alone."""
+        if self.transport is None or not self.transport.connected.is_set():
+            return
+        info = self.topics.bridge_info(self.config.bridge_id)
+        self.transport.publish(info, encode(self.info_payload()), retain=True)
+        if self.config.mqtt.share is None:
+            legacy = encode(self.info_payload(group=False))
+            self.transport.publish(self.topics.info, legacy, retain=True)
 
     def discovery(self) -> None:
         """Publish Home Assistant MQTT discovery for every camera's tasks, when it is on."""

@@ -63,6 +63,20 @@ class Router:
         """Every topic filter the bridge subscribes to."""
         return {topic_filter for topic_filter, _, _ in self.table}
 
+    def subscriptions_for(self, share: str | None) -> set[str]:
+        """The filters to subscribe to: with ``share``, frames and requests as ``$share/...``.
+
+        The broker then hands each frame and request to one bridge of the group; everything
+        else (a meter set by hand, enrolment, Home Assistant's status) reaches every bridge.
+        """
+        if share is None:
+            return self.subscriptions
+        shared = (Route.FRAME, Route.REQUEST)
+        return {
+            f"$share/{share}/{topic_filter}" if route in shared else topic_filter
+            for topic_filter, route, _ in self.table
+        }
+
     def route(self, topic: str) -> list[Routed]:
         """The routes of a message: one of the bridge's own, or every camera whose filter fits."""
         routes: list[Routed] = []

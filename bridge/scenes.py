@@ -13,9 +13,18 @@ import logging
 from bridge.dedup import SceneMemory, Signature, scene_signature, threshold_for
 from bridge.engines.base import EngineOutput
 from bridge.errors import BridgeError
+from bridge.group import decode_signature, encode_signature
 from bridge.protocol import RESULT_FRAME_FIELDS
 from bridge.publishing import Publisher
-from bridge.work import CANCELLED, Accounts, CameraState, Ending, FrameWork, SceneKind
+from bridge.work import (
+    CANCELLED,
+    Accounts,
+    CameraState,
+    Ending,
+    FrameWork,
+    SceneKind,
+    SceneOutcome,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +36,8 @@ class Scenes:
         self.accounts = accounts
         self.publisher = publisher
         self._memory = SceneMemory()
+        #: Other bridges' newest results per camera, gathered until every task of one frame is in.
+        self._remote: dict[str, dict[str, dict[str, object]]] = {}
 
     @staticmethod
     def same_bytes(state: CameraState, frame_id: str) -> bool:
@@ -52,6 +63,36 @@ class Scenes:
         state.scene_outcomes = work.outcomes
         if signature is not None:
             self._memory.remember(state.name, signature)
+            work.extra["scene"] = encode_signature(signature)
+
+    def adopt(self, camera: str, task: str, payload: dict[str, object]) -> None:
+        """Another bridge of the group published the camera's newest result: its scene is ours.
+
+        Once every task of the camera has a result for that frame, a frame showing the same
+        scene (same bytes, or a signature within the threshold) is answered from those results
+        here too, at no model time.
+        """
+        state = self.accounts.cameras.get(camera)
+        if state is None or not state.config.dedup:
+            return
+        gathered = self._remote.setdefault(camera, {})
+        if any(p.get("frame_id") != payload.get("frame_id") for p in gathered.values()):
+            gathered.clear()
+        gathered[task] = payload
+        if set(gathered) != set(state.config.tasks):
+            return
+        loop = asyncio.get_running_loop()
+        outcomes: dict[str, asyncio.Future[SceneOutcome]] = {}
+        for name, result in gathered.items():
+            outcomes[name] = loop.create_future()
+            outcomes[name].set_result(SceneOutcome(SceneKind.RESULT, result))
+        state.scene_frame = str(payload.get("frame_id"))
+        state.scene_outcomes = outcomes
+        signature = decode_signature(payload.get("scene"))
+        if signature is None:
+            self._memory.forget(camera)
+        else:
+            self._memory.remember(camera, signature)
 
     def forget(self, camera: str) -> None:
         """Compare the camera's next frame with nothing: it is analysed whatever it shows."""

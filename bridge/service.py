@@ -22,6 +22,7 @@ from bridge.engines.base import Engine
 from bridge.faces.commands import Enrolment
 from bridge.intake import Intake
 from bridge.pipeline import FramePath
+from bridge.presence import Presence
 from bridge.protocol import STATE_ONLINE, Topics
 from bridge.publishing import Publisher
 from bridge.requests import Requests
@@ -69,6 +70,12 @@ class BridgeService:
         self.requests = Requests(config, self.intake, self.dispatch, self.publisher)
         self.enrolment = Enrolment(self.workers, config.frames.max_bytes)
         self.transport: MqttTransport | None = None
+        self.group = self.publisher.group
+        self.group.on_remote = self._learn
+        #: The single-bridge state topic's own connection (only without ``mqtt.share``).
+        self.presence: Presence | None = None
+        if config.mqtt.share is None:
+            self.presence = Presence(config.mqtt, self.topics.state, protocol)
         self.ready = asyncio.Event()
         self._connections = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -84,12 +91,16 @@ class BridgeService:
         self.intake.http = aiohttp.ClientSession()
         self.transport = MqttTransport(
             self.config.mqtt,
-            subscriptions=self.router.subscriptions,
+            subscriptions=self.router.subscriptions_for(self.config.mqtt.share),
             on_message=self._on_message,
             on_connected=self._on_connected,
             protocol=self.protocol,
+            will_topic=self.topics.bridge_state(self.config.bridge_id),
+            always_retained=self.group.subscriptions,
         )
         self.publisher.transport = self.transport
+        if self.presence is not None:
+            self.presence.start()
         await self.transport.start(wait=connect_wait)
         self._background.add(asyncio.create_task(self.publisher.counters_loop()))
         self.ready.set()
@@ -110,6 +121,8 @@ class BridgeService:
         for task in self._tasks:
             task.cancel()
         self.publisher.info()  # the final counters, so every frame handled is accounted for
+        if self.presence is not None:
+            await self.presence.stop()
         if self.transport is not None:
             await self.transport.stop()
         if self.intake.http is not None:
@@ -135,7 +148,11 @@ class BridgeService:
             # frame of every camera is analysed again, whatever it shows, to restore them.
             for camera in self.config.cameras:
                 self.scenes.forget(camera)
-        self.transport.publish(self.topics.state, STATE_ONLINE, retain=True)
+        self.group.connected(self.transport.resumed)
+        # After subscribing: coming back through the broker, it marks the end of any backlog.
+        self.transport.publish(self.transport.will_topic, STATE_ONLINE, retain=True)
+        if self.presence is not None:
+            self.presence.online()
         self.publisher.info()
         self.publisher.discovery()
 
@@ -143,6 +160,9 @@ class BridgeService:
         """Route one message; it is acknowledged once everything it started has ended."""
         transport = self.transport
         assert transport is not None
+        if self.group.take(message.topic, message.payload, message.retain):
+            transport.ack(message)  # the group's retained state: learnt at once
+            return
         if self._stopping:
             return  # not acknowledged: the broker keeps it for the next run
         ticket = AckTicket(lambda: transport.ack(message))
@@ -150,7 +170,10 @@ class BridgeService:
             if routed.route is Route.FRAME and routed.camera is not None:
                 ticket.hold()
                 seq = self.frames.arrived(routed.camera)
-                self._spawn(self.frames.handle(routed.camera, message.payload, ticket, seq))
+                late = not self.group.caught_up.is_set()
+                self._spawn(
+                    self.frames.handle(routed.camera, message.payload, ticket, seq, late=late)
+                )
             elif routed.route is Route.REQUEST:
                 ticket.hold()
                 self._spawn(self.requests.handle(message.topic, message.payload, ticket))
@@ -164,6 +187,13 @@ class BridgeService:
             elif routed.route is Route.HA_STATUS and message.payload == b"online":
                 self.publisher.discovery()
         ticket.release()
+
+    def _learn(self, camera: str, task: str, result: dict[str, Any]) -> None:
+        """Another bridge published the camera's newest result: its scene and meter value."""
+        self.scenes.adopt(camera, task, result)
+        value = result.get("value")
+        if task == "meter" and isinstance(value, int | float) and not isinstance(value, bool):
+            self.dispatch.set_meter(camera, float(value))
 
     def _set_meter(self, message: IncomingMessage, camera: str | None) -> None:
         try:

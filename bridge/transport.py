@@ -32,6 +32,20 @@ _LOGGER = logging.getLogger(__name__)
 AUTH_FAILURES = frozenset({4, 5, 134, 135})  # 3.1.1 bad credentials / not authorised, MQTT 5 same
 
 
+def secure(client: mqtt.Client, cfg: MqttConfig) -> None:
+    """Credentials and TLS from the configuration, for each of the bridge's connections."""
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, cfg.secret)
+    if cfg.tls is not None:
+        client.tls_set(
+            ca_certs=cfg.tls.ca_certs,
+            certfile=cfg.tls.certfile,
+            keyfile=cfg.tls.keyfile,
+            cert_reqs=ssl.CERT_NONE if cfg.tls.insecure else ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(cfg.tls.insecure)
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
     """One received message; ``mid`` is what ``ack`` needs once it has been dealt with."""
@@ -56,10 +70,17 @@ class MqttTransport:
         on_message: Callable[[IncomingMessage], None],
         on_connected: Callable[[], None],
         protocol: int = 5,
+        will_topic: str | None = None,
+        always_retained: Iterable[str] = (),
     ) -> None:
         self.config = config
         self.topics = Topics(config.base_topic, config.discovery_prefix)
+        self.will_topic = will_topic or self.topics.state
         self.subscriptions = sorted(set(subscriptions))
+        #: Filters whose retained messages are wanted on every connect (the group's state).
+        self.always_retained = sorted(set(always_retained))
+        #: Whether the current connection resumed the broker session (it may hold a backlog).
+        self.resumed = False
         self.on_message = on_message
         self.on_connected = on_connected
         self.protocol = protocol
@@ -86,17 +107,8 @@ class MqttTransport:
             clean_session=None if v5 else False,
             manual_ack=True,
         )
-        client.will_set(self.topics.state, STATE_OFFLINE, qos=1, retain=True)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.secret)
-        if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=cfg.tls.ca_certs,
-                certfile=cfg.tls.certfile,
-                keyfile=cfg.tls.keyfile,
-                cert_reqs=ssl.CERT_NONE if cfg.tls.insecure else ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(cfg.tls.insecure)
+        client.will_set(self.will_topic, STATE_OFFLINE, qos=1, retain=True)
+        secure(client, cfg)
         client.reconnect_delay_set(min_delay=1, max_delay=max(1, round(cfg.reconnect_max_delay)))
         client.max_queued_messages_set(cfg.outbox_limit)
         client.max_inflight_messages_set(50)
@@ -141,7 +153,7 @@ class MqttTransport:
         self._stopping = True
         if final_state is not None and self.client.is_connected():
             try:
-                await asyncio.wait_for(self.publish(self.topics.state, final_state, retain=True), 3)
+                await asyncio.wait_for(self.publish(self.will_topic, final_state, retain=True), 3)
             except (TimeoutError, TransportError):
                 _LOGGER.warning("could not publish %s before disconnecting", final_state)
         self.client.disconnect()
@@ -190,10 +202,11 @@ class MqttTransport:
             return
         if self.subscriptions and self.protocol == 5:
             # retainHandling=1: retained frames only on a new subscription, not on every resume.
-            options = SubscribeOptions(qos=1, retainHandling=1)
-            client.subscribe([(topic, options) for topic in self.subscriptions])
+            fresh, always = (SubscribeOptions(qos=1, retainHandling=h) for h in (1, 0))
+            wanted = [(t, fresh) for t in self.subscriptions]
+            client.subscribe(wanted + [(t, always) for t in self.always_retained])
         elif self.subscriptions:
-            client.subscribe([(topic, 1) for topic in self.subscriptions])
+            client.subscribe([(t, 1) for t in [*self.subscriptions, *self.always_retained]])
         if not flags.session_present:
             self._session += 1
         self._loop.call_soon_threadsafe(self._connected, bool(flags.session_present))
@@ -233,6 +246,7 @@ class MqttTransport:
                 "resumed" if session_present else "new",
             )
         self._was_connected = True
+        self.resumed = session_present
         self._last_failure = ""
         self.connected.set()
         if not self._first_connect.done():

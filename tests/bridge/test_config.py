@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import load_config, parse_config
+from bridge.config import host_id, load_config, parse_config
 from bridge.errors import ConfigError
 from bridge.protocol import CAMERA_NAME, RESERVED_CAMERA_NAMES
 from tests.bridge.conftest import REPO
@@ -59,7 +59,9 @@ def test_the_readme_configuration_loads_into_typed_objects(tmp_path: Path, secre
     assert meter is not None
     assert meter.roi == (412, 230, 380, 96)
     assert (meter.digits, meter.decimals, meter.unit, meter.device_class) == (8, 3, "m³", "gas")
-    assert config.bridge_id == "image_to_text"
+    # Home Assistant unique ids come from the site id: unchanged for a single bridge.
+    assert config.site_id == "image_to_text"
+    assert config.bridge_id == host_id()
 
 
 @pytest.mark.parametrize(
