@@ -68,7 +68,7 @@ class BridgeService:
             self.accounts, self.intake, self.scenes, self.dispatch, self.publisher
         )
         self.requests = Requests(config, self.intake, self.dispatch, self.publisher)
-        self.enrolment = Enrolment(self.workers, config.frames.max_bytes)
+        self.enrolment = Enrolment(self.workers, config.frames.max_bytes, config.bridge_id)
         self.transport: MqttTransport | None = None
         self.group = self.publisher.group
         self.group.on_remote = self._learn

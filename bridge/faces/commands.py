@@ -42,9 +42,13 @@ Publish = Callable[[str, bytes], Awaitable[Any]]
 class Enrolment:
     """The bridge's handler of ``<base>/faces/<action>`` (``routing.Route.FACES``)."""
 
-    def __init__(self, workers: Mapping[str, ModelWorker], max_bytes: int) -> None:
+    def __init__(
+        self, workers: Mapping[str, ModelWorker], max_bytes: int, bridge_id: str | None = None
+    ) -> None:
         self.workers = workers
         self.max_bytes = max_bytes
+        #: Every bridge of a share group replies to a command: each reply says whose it is.
+        self.bridge_id = bridge_id
 
     def enroller(self) -> Enroller | None:
         """The loaded engine that enrols people, if there is one."""
@@ -56,7 +60,9 @@ class Enrolment:
     async def handle(self, action: str, payload: bytes, publish: Publish) -> None:
         """Answer one command on its ``reply_to``; a reply that cannot be sent is logged."""
         try:
-            await answer(self.enroller(), action, payload, self.max_bytes, publish)
+            await answer(
+                self.enroller(), action, payload, self.max_bytes, publish, bridge_id=self.bridge_id
+            )
         except BridgeError as err:
             _LOGGER.warning("could not answer a faces/%s command: %s", action, err)
 
@@ -150,6 +156,8 @@ async def answer(
     payload: bytes,
     max_bytes: int,
     publish: Publish,
+    *,
+    bridge_id: str | None = None,
 ) -> None:
     """Parse, run (in a thread: dlib is slow) and answer one command on its ``reply_to``."""
     try:
@@ -169,4 +177,6 @@ async def answer(
     else:
         reply = await asyncio.to_thread(run_command, engine, action, data, max_bytes)
     _LOGGER.info("faces/%s %s: %s", action, data["id"], "ok" if reply["ok"] else reply["error"])
+    if bridge_id is not None:
+        reply["bridge_id"] = bridge_id
     await publish(data["reply_to"], json.dumps(reply, ensure_ascii=False).encode())
