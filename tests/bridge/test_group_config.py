@@ -7,11 +7,14 @@ import json
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import tests.bridge.fault_engines  # noqa: F401 - registers ``engine: faulty``
 from bridge.config import host_id, parse_config
+from bridge.dedup import change_score, scene_signature
 from bridge.discovery import discovery_messages
 from bridge.errors import ConfigError
+from bridge.group import GroupView, decode_signature, encode_signature
 from bridge.protocol import Topics
 from bridge.routing import Router
 from bridge.service import BridgeService
@@ -111,3 +114,57 @@ def test_the_bridges_info_has_the_shape_of_the_group_example() -> None:
     ours = asyncio.run(info())
     same_shape(ours, example)
     assert (ours["bridge_id"], ours["site_id"], ours["share"]) == ("nuc", "image_to_text", "home")
+
+
+def test_the_per_bridge_topics_are_under_bridges_and_documented() -> None:
+    topics = Topics("image_to_text")
+    assert topics.bridge_state("nuc") == "image_to_text/bridges/nuc/state"
+    assert topics.bridge_info("nuc") == "image_to_text/bridges/nuc/info"
+    doc = (FIXTURES.parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for topic in ("<base>/bridges/<bridge_id>/state", "<base>/bridges/<bridge_id>/info"):
+        assert topic in doc
+
+
+def _result(bridge_id: str, captured_at: str) -> bytes:
+    return json.dumps(
+        {"camera": "porch", "task": "caption", "bridge_id": bridge_id, "captured_at": captured_at}
+    ).encode()
+
+
+def test_a_result_older_than_the_groups_newest_is_not_the_newest() -> None:
+    async def story() -> list[bool]:
+        group = GroupView(config({"share": "house"}, {"id": "nuc"}), Topics("home/itt"))
+        seen: list[str] = []
+        group.on_remote = lambda camera, task, result: seen.append(result["bridge_id"])
+        assert group.take(
+            "home/itt/porch/caption", _result("gpu", "2026-12-03T10:00:05+00:00"), True
+        )
+        assert seen == ["gpu"]  # another bridge's newest result: scenes and meters learn it
+        return [
+            await group.claim("porch", "caption", "2026-12-03T10:00:04+00:00", late=False),
+            await group.claim("porch", "caption", "2026-12-03T10:00:06+00:00", late=False),
+        ]
+
+    assert asyncio.run(story()) == [False, True]
+
+
+def test_a_backlog_frame_is_not_newest_once_another_bridge_answered_the_camera() -> None:
+    async def story() -> list[bool]:
+        group = GroupView(config({"share": "house"}, {"id": "nuc"}), Topics("home/itt"))
+        group.connected(resumed=True)  # the broker may hand over what it kept meanwhile
+        group.take("home/itt/porch/caption", _result("gpu", "2026-12-03T10:00:05+00:00"), True)
+        group.take("home/itt/bridges/nuc/state", b"online", False)  # the backlog is over
+        late = await group.claim("porch", "caption", "2026-12-03T11:00:00+00:00", late=True)
+        fresh = await group.claim("porch", "caption", "2026-12-03T11:00:01+00:00", late=False)
+        return [late, fresh]
+
+    assert asyncio.run(story()) == [False, True]
+
+
+def test_a_scene_signature_survives_its_trip_through_a_result() -> None:
+    image = Image.effect_noise((320, 180), 60).convert("RGB")
+    signature = scene_signature(image)
+    decoded = decode_signature(encode_signature(signature))
+    assert decoded is not None
+    assert change_score(signature, decoded) < 0.003  # quantised to 1/255: far below any threshold
+    assert decode_signature("36:not base64!") is None
