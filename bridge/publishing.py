@@ -156,7 +156,9 @@ class Publisher:
         """The bridge info as published now: cameras, model states, counters.
 
         ``group``: with ``site_id`` and ``share``, as ``<base>/bridges/<bridge_id>/info`` has
-        them; the single-bridge ``<base>/bridge/info`` is published without (as before).
+        them.  Without, it is the single-bridge ``<base>/bridge/info`` exactly as before: its
+        ``bridge_id`` is the site id (what ``bridge.id`` defaulted to), which integrations
+        already installed build their unique ids from.
         """
         cameras: dict[str, dict[str, Any]] = {}
         for cam in self.config.cameras.values():
@@ -180,7 +182,7 @@ class Publisher:
             models[task] = model
         return build_info(
             version=__version__,
-            bridge_id=self.config.bridge_id,
+            bridge_id=self.config.bridge_id if group else self.config.site_id,
             base_topic=self.config.mqtt.base_topic,
             cameras=cameras,
             models=models,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import host_id
 from tests.bridge.conftest import (
     BridgeProcess,
     Mosquitto,
@@ -80,7 +79,9 @@ def test_the_bridge_announces_itself_retained(
         late.close()
     assert info["cameras"]["front_door"] == {"topic": FRIGATE_TOPIC, "tasks": ["caption"]}
     assert info["cameras"]["driveway"]["tasks"] == ["ocr"]
-    assert info["bridge_id"] == host_id()  # by default, the host name
+    # As before: the site id (the base topic), which installed integrations build unique ids
+    # from; the bridge's own id (by default the host name) is in <base>/bridges/<id>/info.
+    assert info["bridge_id"] == "itt"
 
 
 def test_a_rendered_sign_becomes_ocr_text(caption_and_ocr: BridgeProcess, watcher: Watcher) -> None:
