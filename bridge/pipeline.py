@@ -35,13 +35,13 @@ class FramePath:
 
     def arrived(self, camera: str) -> int:
         """Number a frame of ``camera`` on arrival: a later frame supersedes it at once."""
-        state = self.accounts.cameras[camera]
+        state = self.accounts.state(camera)
         state.arrived += 1
         return state.arrived
 
     async def handle(self, camera: str, payload: bytes, ticket: AckTicket, seq: int) -> None:
         """Take one frame all the way: analysed, answered from its scene, or superseded."""
-        state = self.accounts.cameras[camera]
+        state = self.accounts.state(camera)
         tasks = state.config.tasks
         self.dispatch.expect(camera, tasks, coming=True)  # a starting batch may wait for it
         state.undecoded += 1

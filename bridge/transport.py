@@ -180,6 +180,29 @@ class MqttTransport:
         if message.qos > 0 and message.session == self._session:
             self.client.ack(message.mid, message.qos)
 
+    def _subscribe(self, topics: list[str]) -> None:
+        if topics and self.protocol == 5:
+            # retainHandling=1: retained frames only on a new subscription, not on every resume.
+            options = SubscribeOptions(qos=1, retainHandling=1)
+            self.client.subscribe([(topic, options) for topic in topics])
+        elif topics:
+            self.client.subscribe([(topic, 1) for topic in topics])
+
+    def resubscribe(self, subscriptions: Iterable[str]) -> None:
+        """Change the subscriptions (a reload's cameras): new filters on, dropped ones off.
+
+        While disconnected only the list changes; the next connect subscribes to it.
+        """
+        wanted = sorted(set(subscriptions))
+        added = [topic for topic in wanted if topic not in self.subscriptions]
+        dropped = [topic for topic in self.subscriptions if topic not in wanted]
+        self.subscriptions = wanted
+        if not self.client.is_connected():
+            return
+        if dropped:
+            self.client.unsubscribe(dropped)
+        self._subscribe(added)
+
     # paho callbacks: they run in paho's network thread and only hand over to the event loop.
 
     def _on_connect(
@@ -188,12 +211,7 @@ class MqttTransport:
         if reason.is_failure:
             self._loop.call_soon_threadsafe(self._refused, reason)
             return
-        if self.subscriptions and self.protocol == 5:
-            # retainHandling=1: retained frames only on a new subscription, not on every resume.
-            options = SubscribeOptions(qos=1, retainHandling=1)
-            client.subscribe([(topic, options) for topic in self.subscriptions])
-        elif self.subscriptions:
-            client.subscribe([(topic, 1) for topic in self.subscriptions])
+        self._subscribe(self.subscriptions)
         if not flags.session_present:
             self._session += 1
         self._loop.call_soon_threadsafe(self._connected, bool(flags.session_present))
