@@ -105,7 +105,8 @@ function drawCameras(status) {
 function drawChart(status) {
   const chart = document.getElementById("chart");
   const legend = document.getElementById("legend");
-  const width = 600, height = 160, left = 40, bottom = 18;
+  const width = Math.max(300, Math.round(chart.clientWidth || 600)), height = 160, left = 40, bottom = 18;
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const series = Object.entries(status.latency).filter(([, points]) => points.length);
   const end = status.now, start = end - 3600;
   const top = Math.max(100, ...series.flatMap(([, points]) => points.map((p) => p[1])));
@@ -115,12 +116,15 @@ function drawChart(status) {
     svg("line", { x1: left, y1: 4, x2: left, y2: height - bottom, class: "axis" })];
   const label = (text, attrs) => { const node = svg("text", attrs); node.textContent = text; return node; };
   parts.push(label(`${Math.round(top)} ms`, { x: 2, y: 12 }), label("0", { x: 28, y: height - bottom }));
-  parts.push(label("-60 min", { x: left, y: height - 4 }), label("now", { x: width - 24, y: height - 4 }));
+  parts.push(label("-60 min", { x: left, y: height - 4 }), label("now", { x: width - 26, y: height - 4 }));
   legend.replaceChildren();
   series.forEach(([key, points], i) => {
     const colour = COLOURS[i % COLOURS.length];
     const line = svg("polyline", { stroke: colour, points: points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ") });
     parts.push(line);
+    for (const point of points) {  // a dot per result: one result alone is still seen
+      parts.push(svg("circle", { cx: x(point[0]).toFixed(1), cy: y(point[1]).toFixed(1), r: 2.5, fill: colour }));
+    }
     const item = el("span", {}, key);
     item.prepend(el("i", { style: `background:${colour}` }));
     legend.appendChild(item);
