@@ -15,6 +15,7 @@ import itertools
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -71,27 +72,25 @@ class Page:
         assert "exceptionDetails" not in result, result["exceptionDetails"]
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 30) -> Any:
+    async def wait_for(self, expression: str, within: float = 30) -> Any:
         """Evaluate until the expression gives something truthy; that value."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while not (value := await self.evaluate(expression)):
             assert loop.time() < deadline, f"the page never satisfied: {expression}"
             await asyncio.sleep(0.2)
         return value
 
-    async def screenshot(self, path: Path) -> None:
+    async def screenshot(self) -> bytes:
         """The page as PNG."""
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        return base64.b64decode(shot["data"])
 
 
-@contextlib.asynccontextmanager
-async def browser(
-    profile: Path, url: str, size: tuple[int, int] = (1280, 900)
-) -> AsyncIterator[Page]:
-    """Chromium headless with a fresh profile, one tab on ``url``; closed afterwards."""
+def launch(profile: Path, size: tuple[int, int]) -> tuple[subprocess.Popen[bytes], int]:
+    """Start Chromium with a fresh profile; the process and its DevTools port."""
     profile.mkdir(parents=True, exist_ok=True)
+    log = profile / "chromium.log"
     process = subprocess.Popen(
         [
             CHROMIUM,
@@ -106,16 +105,25 @@ async def browser(
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=(profile / "chromium.log").open("wb"),
+        stderr=log.open("wb"),
     )
+    active = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + 30
+    while not (active.exists() and active.read_text().strip()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"chromium did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    return process, int(active.read_text().splitlines()[0])
+
+
+@contextlib.asynccontextmanager
+async def browser(
+    profile: Path, url: str, size: tuple[int, int] = (1280, 900)
+) -> AsyncIterator[Page]:
+    """Chromium headless with a fresh profile, one tab on ``url``; closed afterwards."""
+    process, port = await asyncio.to_thread(launch, profile, size)
     try:
-        active = profile / "DevToolsActivePort"
-        for _ in range(300):
-            if active.exists() and active.read_text().strip():
-                break
-            assert process.poll() is None, (profile / "chromium.log").read_text()
-            await asyncio.sleep(0.1)
-        port = int(active.read_text().splitlines()[0])
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/json/list") as response:
                 targets = await response.json()
@@ -128,7 +136,4 @@ async def browser(
                 yield page
     finally:
         process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        await asyncio.to_thread(process.wait, 10)

@@ -33,7 +33,8 @@ SHOWN = """(() => {{
   if (!card) return null;
   const img = card.querySelector("img");
   const text = card.querySelector('[data-task="{task}"] .text');
-  if (!img || !img.complete || !img.naturalWidth || !text || text.textContent === "–") return null;
+  if (!img || !img.complete || !img.naturalWidth) return null;
+  if (!text || text.textContent === "\\u2013") return null;
   return {{
     text: text.textContent,
     width: img.naturalWidth,
@@ -104,14 +105,14 @@ def test_the_page_shows_each_cameras_last_frame_text_and_boxes_without_errors(
                 "health": await page.evaluate('document.getElementById("health").textContent'),
             }
             await asyncio.sleep(2.5)  # one more poll: redrawing must not raise either
-            shot = tmp_path / "status-page.png"
-            await page.screenshot(shot)
-            if os.environ.get("ITT_SCREENSHOT"):
-                shutil.copy(shot, os.environ["ITT_SCREENSHOT"])
+            seen["screenshot"] = await page.screenshot()
             seen["errors"] = page.errors
             return seen
 
     seen = asyncio.run(look())
+    if os.environ.get("ITT_SCREENSHOT"):
+        Path(os.environ["ITT_SCREENSHOT"]).write_bytes(seen["screenshot"])
+    assert seen["screenshot"].startswith(b"\x89PNG")
     assert seen["errors"] == []
     assert seen["porch"]["text"] == published["porch"]["text"]
     assert seen["gate"]["text"] == published["gate"]["text"]
