@@ -10,6 +10,7 @@ format (version 0.0.4), read at scrape time: nothing is computed on the frame pa
 from __future__ import annotations
 
 import bisect
+import itertools
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,8 @@ BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 HISTORY_SECONDS = 3600.0
 #: At most this many points per camera and task in that hour (a busy camera keeps the newest).
 HISTORY_POINTS = 1200
+#: The status page's chart gets at most this many points per camera and task.
+CHART_POINTS = 120
 #: The status page lists this many of the latest errors.
 RECENT_ERRORS = 20
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -109,12 +112,21 @@ class Telemetry:
         self.errors[(camera, code)] += 1
         self.recent_errors.append({**payload, "at": time.time()})
 
-    def history_since(self, since: float) -> dict[str, list[tuple[float, float]]]:
-        """Each ``camera/task``'s latencies (epoch seconds, ms) since ``since``."""
-        return {
-            f"{camera}/{task}": [point for point in points if point[0] >= since]
-            for (camera, task), points in self.history.items()
-        }
+    def history_since(
+        self, since: float, most: int = CHART_POINTS
+    ) -> dict[str, list[tuple[int, float]]]:
+        """Each ``camera/task``'s latencies (epoch seconds, ms) since ``since``.
+
+        At most ``most`` of them, evenly picked: a chart needs no more, and the page's poll
+        stays cheap for the loop (bench/status_overhead.py).
+        """
+        chart: dict[str, list[tuple[int, float]]] = {}
+        for (camera, task), points in self.history.items():
+            step = max(1, -(-len(points) // most))  # ceiling division
+            start = (len(points) - 1) % step  # the newest point is always in
+            picked = itertools.islice(points, start, None, step)
+            chart[f"{camera}/{task}"] = [(int(t), ms) for t, ms in picked if t >= since]
+        return chart
 
 
 # --- the text format ---
