@@ -181,27 +181,18 @@ class MqttTransport:
             self.client.ack(message.mid, message.qos)
 
     def _subscribe(self, topics: list[str]) -> None:
-        if topics and self.protocol == 5:
-            # retainHandling=1: retained frames only on a new subscription, not on every resume.
-            options = SubscribeOptions(qos=1, retainHandling=1)
-            self.client.subscribe([(topic, options) for topic in topics])
-        elif topics:
-            self.client.subscribe([(topic, 1) for topic in topics])
+        # retainHandling=1: retained frames only on a new subscription, not on every resume.
+        qos: Any = SubscribeOptions(qos=1, retainHandling=1) if self.protocol == 5 else 1
+        if topics:
+            self.client.subscribe([(topic, qos) for topic in topics])
 
     def resubscribe(self, subscriptions: Iterable[str]) -> None:
-        """Change the subscriptions (a reload's cameras): new filters on, dropped ones off.
-
-        While disconnected only the list changes; the next connect subscribes to it.
-        """
-        wanted = sorted(set(subscriptions))
-        added = [topic for topic in wanted if topic not in self.subscriptions]
-        dropped = [topic for topic in self.subscriptions if topic not in wanted]
-        self.subscriptions = wanted
-        if not self.client.is_connected():
-            return
-        if dropped:
-            self.client.unsubscribe(dropped)
-        self._subscribe(added)
+        """A reload's topic filters: new ones on, dropped ones off (or at the next connect)."""
+        old, self.subscriptions = set(self.subscriptions), sorted(set(subscriptions))
+        if self.client.is_connected():
+            if dropped := sorted(old - set(self.subscriptions)):
+                self.client.unsubscribe(dropped)
+            self._subscribe(sorted(set(self.subscriptions) - old))
 
     # paho callbacks: they run in paho's network thread and only hand over to the event loop.
 

@@ -23,9 +23,9 @@ class Reply:
 
 def get(url: str, accept: str = "*/*", timeout: float = 10) -> Reply:
     """GET ``url``; an HTTP error status is a reply like any other, not an exception."""
-    request = urllib.request.Request(url, headers={"Accept": accept})  # noqa: S310 - loopback
+    request = urllib.request.Request(url, headers={"Accept": accept})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return Reply(response.status, response.read(), response.headers["Content-Type"])
     except urllib.error.HTTPError as err:
         return Reply(err.code, err.read(), err.headers["Content-Type"] or "")
