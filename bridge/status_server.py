@@ -13,6 +13,7 @@ import logging
 import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -156,7 +157,9 @@ def status_payload(service: BridgeService) -> dict[str, Any]:
                 "frame_id": last.frame_id,
                 "at": last.at,
                 "size": last.size,
-                "image": f"/api/frame/{name}?f={last.frame_id[:16]}" if last.jpeg else None,
+                "image": f"/api/frame/{quote(name, safe='')}?f={last.frame_id[:16]}"
+                if last.jpeg
+                else None,
                 "results": last.results,
             }
         cameras[name] = entry
