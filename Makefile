@@ -58,13 +58,16 @@ env-ha: .venv-ha
 
 FORCE:
 
-# What the tests still need from the system: Mosquitto (every MQTT test starts its own) and
-# openssl (the TLS tests make their own CA).  Fonts are committed under tests/support/fonts.
+# What the tests still need from the system: Mosquitto (every MQTT test starts its own),
+# openssl (the TLS tests make their own CA) and Chromium with its driver (the status page is
+# tested in a real headless browser).  Fonts are committed under tests/support/fonts.
 # As root this installs them; otherwise it stops at once with the one command to run.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing (apt-get)"; \

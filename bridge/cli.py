@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -37,9 +37,13 @@ from bridge.engines.base import Engine, EngineOutput, JobOptions, create_engine,
 from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.faces import cli as faces_cli
 from bridge.frames import decode_image, frame_id_of
+from bridge.logs import FORMATS, setup_logging
 from bridge.memory import limit_malloc_arenas
 from bridge.protocol import Topics
 from bridge.scheduler import MODEL_THREAD_PREFIX
+
+if TYPE_CHECKING:
+    from bridge.service import BridgeService
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 DEFAULT_ENGINES = {task: model["engine"] for task, model in DEFAULT_MODELS.items()}
@@ -64,21 +68,16 @@ def set_thread_policy(environ: dict[str, str] | os._Environ[str] = os.environ) -
         environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("transformers", "httpx", "huggingface_hub", "RapidOCR", "amqtt", "transitions"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 # run
 
 
-async def serve(config: BridgeConfig) -> int:
-    """Run the bridge until SIGTERM or SIGINT; exit code as for the command."""
+async def serve(config: BridgeConfig, path: str | None = None) -> int:
+    """Run the bridge until SIGTERM or SIGINT (exit code as for the command).
+
+    SIGHUP reloads ``path``.  systemd (``Type=notify``) hears READY once connected,
+    RELOADING/READY around a reload, STOPPING on the way out.
+    """
+    from bridge import systemd
     from bridge.broker import EmbeddedBroker
     from bridge.service import BridgeService
 
@@ -94,6 +93,8 @@ async def serve(config: BridgeConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if path is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload, service, path)
     try:
         await service.start(connect_wait=None)
         assert service.transport is not None
@@ -104,13 +105,46 @@ async def serve(config: BridgeConfig) -> int:
         if refused is not None:
             logging.getLogger(__name__).error("%s", refused)
             return EXIT_FAILED
+        if first.done():
+            systemd.notify("READY=1")
         await stopped
         logging.getLogger(__name__).info("stopping")
         return EXIT_OK
     finally:
+        systemd.notify("STOPPING=1")
         await service.stop()
         if broker is not None:
             await broker.stop()
+
+
+def _reload(service: BridgeService, path: str) -> None:
+    """SIGHUP: read ``path`` again and run its cameras; a bad file changes nothing."""
+    from bridge import systemd
+
+    log = logging.getLogger(__name__)
+    systemd.reloading()
+    try:
+        new = load_config(path)
+        if new.mqtt.embedded:  # running as 127.0.0.1 (``serve``): the same broker, no change
+            new = _with_host(new, "127.0.0.1")
+        plan = service.reload(new)
+    except ConfigError as err:
+        log.error(  # noqa: TRY400 - the message is the whole story; no traceback wanted
+            "reload refused, still running the previous configuration: %s",
+            err,
+            extra={"file": err.source, "key": err.path},
+        )
+    else:
+        log.info("reloaded %s: %s", path, plan.summary(), extra={"file": path})
+        for section in plan.restart:
+            log.warning(
+                "%s: %s changed: takes effect at the next restart (still running the old one)",
+                path,
+                section,
+                extra={"file": path, "key": section},
+            )
+    finally:
+        systemd.notify("READY=1")
 
 
 def _with_host(config: BridgeConfig, host: str) -> BridgeConfig:
@@ -121,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``run -c FILE``: the service."""
     config = load_config(args.config)
     limit_malloc_arenas()  # before any worker thread allocates: see bridge/memory.py
-    code = asyncio.run(serve(config))
+    code = asyncio.run(serve(config, args.config))
     if any(thread.name.startswith(MODEL_THREAD_PREFIX) for thread in threading.enumerate()):
         # A model call outlasted the stop's grace period.  Its frames were never acknowledged
         # (the broker hands them over again); finalising the interpreter under a running native
@@ -327,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bridge service")
     run.add_argument("-c", "--config", required=True, help="configuration YAML file")
+    run.add_argument(
+        "--log-format", choices=FORMATS, default="plain", help="plain lines, or one JSON per line"
+    )
     run.set_defaults(func=cmd_run)
 
     root = Path(__file__).resolve().parent.parent
@@ -371,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "analyze" and not args.images and not args.manifest:
         parser.error("analyze needs IMAGE files or --manifest")
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level, getattr(args, "log_format", "plain"))
     try:
         code: int = args.func(args)
     except ConfigError as err:

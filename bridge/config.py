@@ -364,6 +364,17 @@ class BridgeSection(_Section):
         return bridge_id
 
 
+class HttpConfig(_Section):
+    """The status server (``/healthz``, ``/metrics``, the status page): off unless ``port`` is set.
+
+    Bound to loopback by default: the page shows camera frames, so reaching it from the network
+    is a choice the user makes (``host: 0.0.0.0``), never a default.
+    """
+
+    port: Annotated[int, Field(gt=0, lt=65536)] | None = None
+    host: str = "127.0.0.1"
+
+
 class BridgeConfig(_Section):
     """The whole validated configuration (the file's top level)."""
 
@@ -372,6 +383,7 @@ class BridgeConfig(_Section):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     cameras: dict[str, CameraConfig]
     bridge: BridgeSection = BridgeSection()
+    http: HttpConfig = HttpConfig()
     _source: str = PrivateAttr(default="<memory>")
 
     @model_validator(mode="before")
@@ -714,6 +726,7 @@ __all__: list[str] = [
     "CameraConfig",
     "FacesConfig",
     "FramesConfig",
+    "HttpConfig",
     "MeterConfig",
     "ModelConfig",
     "MqttConfig",

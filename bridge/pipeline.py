@@ -35,7 +35,7 @@ class FramePath:
 
     def arrived(self, camera: str) -> int:
         """Number a frame of ``camera`` on arrival: a later frame supersedes it at once."""
-        state = self.accounts.cameras[camera]
+        state = self.accounts.state(camera)
         state.arrived += 1
         return state.arrived
 
@@ -46,7 +46,7 @@ class FramePath:
 
         ``late``: delivered from a resumed session's backlog (``group.py``).
         """
-        state = self.accounts.cameras[camera]
+        state = self.accounts.state(camera)
         tasks = state.config.tasks
         self.dispatch.expect(camera, tasks, coming=True)  # a starting batch may wait for it
         state.undecoded += 1

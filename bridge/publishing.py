@@ -94,6 +94,7 @@ class Publisher:
         publishes = [
             transport.publish(self.topics.result(name, task), encode(payload), retain=newest)
         ]
+        jpeg = None
         wanted = self.config.frames.publish_image and newest and unchanged_from is None
         if wanted and work.image is not None:
             if work.preview is None:
@@ -103,8 +104,10 @@ class Publisher:
             jpeg = await work.preview
             publishes.append(transport.publish(self.topics.image(name, task), jpeg, retain=True))
         await asyncio.gather(*publishes)
-        self.accounts.cameras[name].counters.latency_ms = round(latency_ms, 1)
+        self.accounts.state(name).counters.latency_ms = round(latency_ms, 1)
         self.accounts.changed.set()
+        size = work.image.size if work.image is not None else None
+        self.accounts.telemetry.result(name, task, payload, latency_ms, jpeg=jpeg, size=size)
         _LOGGER.info(
             "%s %s: %s (%.0f ms%s)",
             name,
@@ -112,6 +115,7 @@ class Publisher:
             output.text[:80],
             latency_ms,
             ", unchanged scene" if unchanged_from is not None else "",
+            extra={"camera": name, "frame_id": work.frame_id},
         )
         return payload
 
@@ -139,11 +143,17 @@ class Publisher:
             bridge_id=self.config.bridge_id,
         )
         _LOGGER.warning(
-            "%s frame %s: %s: %s", work.camera.name, (work.frame_id or "-")[:12], code, detail
+            "%s frame %s: %s: %s",
+            work.camera.name,
+            (work.frame_id or "-")[:12],
+            code,
+            detail,
+            extra={"camera": work.camera.name, "frame_id": work.frame_id},
         )
         if work.request is not None:
             await transport.publish(work.request.reply_to, encode(payload))
             return payload
+        self.accounts.telemetry.error(work.camera.name, code, payload)
         # The camera's latest news is now an error: its next good frame is analysed even if it
         # shows the scene last analysed (garbage, then the same snapshot again, gets a result).
         self.on_camera_error(work.camera.name)

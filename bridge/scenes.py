@@ -107,7 +107,7 @@ class Scenes:
 
         Waits for the analysis when it is still running.
         """
-        state = self.accounts.cameras[work.camera.name]
+        state = self.accounts.state(work.camera.name)
         outcomes = state.scene_outcomes
         work.open_tasks = len(work.camera.tasks)
         try:
@@ -132,7 +132,7 @@ class Scenes:
             await self.publisher.result(
                 work, task, output, unchanged_from=str(payload.get("frame_id", ""))
             )
-            self.accounts.cameras[work.camera.name].counters.duplicates += 1
+            self.accounts.state(work.camera.name).counters.duplicates += 1
             self.accounts.end(work, Ending.RESULT)
         elif kind is SceneKind.ERROR and payload:
             model = payload.get("model")

@@ -24,6 +24,7 @@ from PIL import Image
 
 from bridge.engines.base import Engine, EngineOutput, JobOptions
 from bridge.errors import ModelError
+from bridge.metrics import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
 
 _LOGGER = logging.getLogger(__name__)
 #: Model threads are named ``model-<task>``; ``cli`` looks for live ones when the bridge exits.
@@ -145,6 +146,10 @@ class ModelWorker:
         #: Cameras the last batch answered while others waited: their next frames may be near.
         self._recent: set[str] = set()
         self._arrived = asyncio.Event()
+        #: For ``/metrics``: how long the load took, frames per call, seconds per call.
+        self.load_seconds: float | None = None
+        self.batch_sizes = Histogram(BATCH_BUCKETS)
+        self.call_seconds = Histogram(LATENCY_BUCKETS)
 
     @property
     def label(self) -> str:
@@ -159,6 +164,7 @@ class ModelWorker:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         assert self._thread is not None
+        load_started = loop.time()
         try:
             await self._thread.call(self.engine.load)
         except ModelError as err:
@@ -172,7 +178,8 @@ class ModelWorker:
         finally:
             self.loaded.set()
         self.status = Status.READY
-        _LOGGER.info("model for %s ready: %s", self.task, self.label)
+        self.load_seconds = round(loop.time() - load_started, 3)
+        _LOGGER.info("model for %s ready: %s (%.1f s)", self.task, self.label, self.load_seconds)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -249,6 +256,8 @@ class ModelWorker:
         finally:
             self._idle.set()
         elapsed_ms = (loop.time() - started) * 1000
+        self.batch_sizes.observe(len(jobs))
+        self.call_seconds.observe(elapsed_ms / 1000)
         if self._slots:  # others waited meanwhile: the next batch may wait for these cameras
             self._recent = {job.slot for job in jobs if not job.slot.startswith("request:")}
         for job, output in zip(jobs, outputs, strict=True):

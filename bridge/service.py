@@ -25,10 +25,12 @@ from bridge.pipeline import FramePath
 from bridge.presence import Presence
 from bridge.protocol import STATE_ONLINE, Topics
 from bridge.publishing import Publisher
+from bridge.reload import Reload, plan_reload
 from bridge.requests import Requests
 from bridge.routing import Route, Router
 from bridge.scenes import Scenes
 from bridge.scheduler import ModelWorker
+from bridge.status_server import StatusServer
 from bridge.transport import IncomingMessage, MqttTransport
 from bridge.work import Accounts, AckTicket
 
@@ -76,6 +78,8 @@ class BridgeService:
         self.presence: Presence | None = None
         if config.mqtt.share is None:
             self.presence = Presence(config.mqtt, self.topics.state, protocol)
+        #: ``/healthz``, ``/metrics`` and the status page, when ``http.port`` is set.
+        self.status_server: StatusServer | None = None
         self.ready = asyncio.Event()
         self._connections = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -88,6 +92,9 @@ class BridgeService:
         """Start loading models, connect, subscribe; returns once connected (or timed out)."""
         for worker in self.dispatch.start():
             self._background.add(asyncio.create_task(self.publisher.info_when_loaded(worker)))
+        if self.config.http.port is not None:
+            self.status_server = StatusServer(self)
+            await self.status_server.start()
         self.intake.http = aiohttp.ClientSession()
         self.transport = MqttTransport(
             self.config.mqtt,
@@ -127,6 +134,28 @@ class BridgeService:
             await self.transport.stop()
         if self.intake.http is not None:
             await self.intake.http.close()
+        if self.status_server is not None:
+            await self.status_server.stop()
+
+    def reload(self, new: BridgeConfig) -> Reload:
+        """Run ``new``'s cameras from now on (SIGHUP).
+
+        Raises ``ConfigError`` and changes nothing when they cannot be.  Frames on their way
+        finish under the settings they arrived with.
+        """
+        plan = plan_reload(self.config, new)
+        self.config = plan.config
+        self.publisher.config = self.dispatch.config = self.requests.config = plan.config
+        self.accounts.reconfigure(dict(plan.config.cameras))
+        for camera in (*plan.changed, *plan.removed):
+            self.scenes.forget(camera)  # the next frame is analysed under the new settings
+        self.router = Router(self.topics, plan.config.cameras, faces="faces" in plan.config.models)
+        if self.transport is not None:
+            self.transport.resubscribe(self.router.subscriptions_for(plan.config.mqtt.share))
+            if self.transport.connected.is_set():
+                self.publisher.info()
+                self.publisher.discovery()
+        return plan
 
     def info_payload(self) -> dict[str, Any]:
         """The bridge info as published now: cameras, model states, counters."""

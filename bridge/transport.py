@@ -192,6 +192,26 @@ class MqttTransport:
         if message.qos > 0 and message.session == self._session:
             self.client.ack(message.mid, message.qos)
 
+    def _subscribe(self, topics: list[str], always: list[str] | None = None) -> None:
+        """Subscribe; ``always`` topics get their retained messages on every resume too."""
+        if self.protocol == 5:
+            # retainHandling=1: retained frames only on a new subscription, not on every resume.
+            fresh, every = (SubscribeOptions(qos=1, retainHandling=h) for h in (1, 0))
+            wanted: list[tuple[str, Any]] = [(t, fresh) for t in topics]
+            wanted += [(t, every) for t in always or ()]
+        else:
+            wanted = [(t, 1) for t in [*topics, *(always or ())]]
+        if wanted:
+            self.client.subscribe(wanted)
+
+    def resubscribe(self, subscriptions: Iterable[str]) -> None:
+        """A reload's topic filters: new ones on, dropped ones off (or at the next connect)."""
+        old, self.subscriptions = set(self.subscriptions), sorted(set(subscriptions))
+        if self.client.is_connected():
+            if dropped := sorted(old - set(self.subscriptions)):
+                self.client.unsubscribe(dropped)
+            self._subscribe(sorted(set(self.subscriptions) - old))
+
     # paho callbacks: they run in paho's network thread and only hand over to the event loop.
 
     def _on_connect(
@@ -200,13 +220,7 @@ class MqttTransport:
         if reason.is_failure:
             self._loop.call_soon_threadsafe(self._refused, reason)
             return
-        if self.subscriptions and self.protocol == 5:
-            # retainHandling=1: retained frames only on a new subscription, not on every resume.
-            fresh, always = (SubscribeOptions(qos=1, retainHandling=h) for h in (1, 0))
-            wanted = [(t, fresh) for t in self.subscriptions]
-            client.subscribe(wanted + [(t, always) for t in self.always_retained])
-        elif self.subscriptions:
-            client.subscribe([(t, 1) for t in [*self.subscriptions, *self.always_retained]])
+        self._subscribe(self.subscriptions, self.always_retained)
         if not flags.session_present:
             self._session += 1
         self._loop.call_soon_threadsafe(self._connected, bool(flags.session_present))

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from bridge.config import CameraConfig
+from bridge.metrics import Telemetry
 from bridge.protocol import Request
 
 
@@ -156,8 +157,27 @@ class Accounts:
 
     def __init__(self, cameras: dict[str, CameraConfig]) -> None:
         self.cameras = {name: CameraState(cam) for name, cam in cameras.items()}
+        #: Cameras a reload removed, kept until their frames in flight have ended.
+        self.retired: dict[str, CameraState] = {}
         #: Set when counters changed; the publisher sends the info a little later.
         self.changed = asyncio.Event()
+        #: Latencies, errors by code and last frames (``/metrics``, the status page).
+        self.telemetry = Telemetry()
+
+    def state(self, camera: str) -> CameraState:
+        """A camera's state, also after a reload removed it (its frames in flight still end)."""
+        return self.cameras.get(camera) or self.retired[camera]
+
+    def reconfigure(self, cameras: dict[str, CameraConfig]) -> None:
+        """A reload's cameras: new ones start, changed ones keep their counters, removed retire."""
+        for name in set(self.cameras) - set(cameras):
+            self.retired[name] = self.cameras.pop(name)
+        for name, config in cameras.items():
+            state = self.cameras.get(name) or self.retired.pop(name, None)
+            if state is None:
+                state = CameraState(config)
+            state.config = config
+            self.cameras[name] = state
 
     def end(self, work: FrameWork, ending: Ending) -> None:
         """One of the frame's tasks (or the frame as a whole) ended; count the frame once.
@@ -168,7 +188,7 @@ class Accounts:
         work.open_tasks -= 1
         if work.open_tasks > 0 or work.request is not None:
             return
-        self.cameras[work.camera.name].counters.count(work.ending)
+        self.state(work.camera.name).counters.count(work.ending)
         self.changed.set()
 
     def counters(self) -> dict[str, dict[str, Any]]:

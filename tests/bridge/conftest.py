@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,12 +234,15 @@ class BridgeProcess:
     process: subprocess.Popen[bytes] | None = None
     #: How to start ``image-to-text``: the real command, or with the test-only engines added.
     launcher: tuple[str, ...] = ("-m", "bridge")
+    #: More ``run`` options (``--log-format json``) and environment (``NOTIFY_SOCKET``).
+    options: tuple[str, ...] = ()
+    environ: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
-        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **self.environ)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, *self.launcher, "run", "-c", str(self.config_path)],
+            [sys.executable, *self.launcher, "run", "-c", str(self.config_path), *self.options],
             stdout=log,
             stderr=log,
             env=env,
@@ -293,8 +296,15 @@ def bridge_config(tmp_path: Path, mosquitto: Mosquitto) -> Callable[..., Path]:
 def run_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
     started: list[BridgeProcess] = []
 
-    def start(config_path: Path, *, faulty: bool = False) -> BridgeProcess:
-        proc = BridgeProcess(config_path, tmp_path / f"bridge{len(started)}.log")
+    def start(
+        config_path: Path,
+        *,
+        faulty: bool = False,
+        options: tuple[str, ...] = (),
+        environ: dict[str, str] | None = None,
+    ) -> BridgeProcess:
+        proc = BridgeProcess(config_path, tmp_path / f"bridge{len(started)}.log", options=options)
+        proc.environ.update(environ or {})
         if faulty:
             proc.launcher = (str(Path(__file__).with_name("fault_bridge.py")),)
         proc.start()

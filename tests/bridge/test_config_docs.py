@@ -25,6 +25,7 @@ SECTIONS = {
     "cameras": "CameraConfig",
     "cameras.<name>.meter": "MeterConfig",
     "bridge": "BridgeSection",
+    "http": "HttpConfig",
 }
 
 
