@@ -84,7 +84,14 @@ class Publisher:
         publishes = [
             transport.publish(self.topics.result(name, task), encode(payload), retain=True)
         ]
-        if self.config.frames.publish_image and work.image is not None and unchanged_from is None:
+        if (
+            output.preview is not None
+            and self.config.frames.publish_image
+            and unchanged_from is None
+        ):
+            jpeg = await asyncio.to_thread(output.preview)
+            publishes.append(transport.publish(self.topics.image(name, task), jpeg, retain=True))
+        elif self.config.frames.publish_image and work.image is not None and unchanged_from is None:
             if work.preview is None:
                 work.preview = asyncio.ensure_future(
                     asyncio.to_thread(preview_of, work.data, work.image)
@@ -113,8 +120,13 @@ class Publisher:
         task: str | None = None,
         model: str | None = None,
         extra: dict[str, Any] | None = None,
+        preview: Callable[[], bytes] | None = None,
     ) -> dict[str, Any]:
-        """Publish an error event (or an error reply); returns it as published."""
+        """Publish an error event (or an error reply); returns it as published.
+
+        ``preview`` draws a picture of what was read (a meter reading held back), published on
+        the task's image topic so the user sees why.
+        """
         transport = self._link()
         payload = build_error(
             camera=work.camera.name,
@@ -136,6 +148,9 @@ class Publisher:
         # shows the scene last analysed (garbage, then the same snapshot again, gets a result).
         self.on_camera_error(work.camera.name)
         await transport.publish(self.topics.error(work.camera.name), encode(payload))
+        if preview is not None and task is not None and self.config.frames.publish_image:
+            jpeg = await asyncio.to_thread(preview)
+            await transport.publish(self.topics.image(work.camera.name, task), jpeg, retain=True)
         return payload
 
     # the bridge's own topics
