@@ -53,7 +53,12 @@ def _label(
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
     colour: tuple[int, int, int],
 ) -> None:
-    """Text centred on ``at`` on a dark box, so it reads on any background."""
+    """Text centred on ``at`` on a dark box, so it reads on any background; kept in the picture."""
+    box = draw.textbbox(at, text, font=font, anchor="mm")
+    width, height = draw.im.size
+    dx = max(0.0, 4 - box[0]) - max(0.0, box[2] + 4 - width)
+    dy = max(0.0, 4 - box[1]) - max(0.0, box[3] + 4 - height)
+    at = (at[0] + dx, at[1] + dy)
     box = draw.textbbox(at, text, font=font, anchor="mm")
     draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=LABEL_BG)
     draw.text(at, text, fill=colour, font=font, anchor="mm")
@@ -72,7 +77,7 @@ def draw_reading(
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     out = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(out)
-    width = max(2, round(max(size) / 400))
+    width = max(3, round(max(size) / 320))
     if quad is not None:
         tl, tr, br, bl = (((x * scale), (y * scale)) for x, y in quad)
         height = math.dist(tl, bl)
@@ -115,7 +120,10 @@ def draw_reading(
 def _draw_dial(draw: ImageDraw.ImageDraw, mark: DialMark, scale: float, width: int) -> None:
     cx, cy, r = mark.centre[0] * scale, mark.centre[1] * scale, mark.radius * scale
     reading = mark.reading
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=REGION if reading else LOW, width=width)
+    rim = r + width / 2  # the outline centred on the dial's rim
+    draw.ellipse(
+        (cx - rim, cy - rim, cx + rim, cy + rim), outline=REGION if reading else LOW, width=width
+    )
     font = ImageFont.load_default(size=max(14, round(r * 0.4)))
     if reading is None:
         _label(draw, (cx, cy + r + r * 0.3 + 6), f"? x{mark.factor:g}", font, LOW)
