@@ -1,4 +1,4 @@
-"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config``.
+"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config``, ``meter-setup``.
 
 Exit codes: 0 done, 1 a runtime failure (broker refused us, an image could not be analysed),
 2 a configuration or usage error (the message names the file and the key).
@@ -38,6 +38,7 @@ from bridge.errors import BridgeError, ConfigError, FrameError, ModelError
 from bridge.faces import cli as faces_cli
 from bridge.frames import decode_image, frame_id_of
 from bridge.memory import limit_malloc_arenas
+from bridge.meter import setup_cli as meter_setup_cli
 from bridge.protocol import Topics
 from bridge.scheduler import MODEL_THREAD_PREFIX
 
@@ -344,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     faces_cli.add_parser(sub)
+    meter_setup_cli.add_parser(sub)
 
     analyze = sub.add_parser("analyze", help="analyse image files; one JSON line per image")
     analyze.add_argument("--task", choices=TASKS, required=True)
