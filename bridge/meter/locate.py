@@ -34,6 +34,15 @@ ALIGN = 0.25
 MAX_PITCH = 1.6
 MIN_PITCH = 0.3
 MIN_DIGITS = 3
+#: A blob this many times wider than high may be a whole display whose digits touch; it is cut
+#: into digits ``PACKED_PITCH`` heights apart (only when no digits were found one by one).
+PACKED_ASPECT = (1.4, 10.0)
+PACKED_PITCH = 0.68
+#: A row grows by at most this many cells on each side, into cells of about the same
+#: brightness as its digits' (grey levels): the display's face, not the meter's body.
+MAX_GROWTH = 3
+SAME_FACE = 40
+MIN_SPREAD = 0.35
 #: Blobs narrower than this (width over height) are a ``1`` or a bar; wider ones, filling more
 #: than ``MAX_FILL`` of their box, are boxes rather than digits.
 THIN = 0.35
@@ -67,7 +76,7 @@ def _binaries(grey: np.ndarray) -> list[np.ndarray]:
         mask = cv2.adaptiveThreshold(
             source, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12
         )
-        for size in (1, 3, 5):
+        for size in (1, 3, 5, 9):
             closed = mask
             if size > 1:
                 kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
@@ -94,6 +103,34 @@ def _digit_blobs(mask: np.ndarray) -> list[Box]:
             continue  # touches the picture's edge
         blobs.append((x, y, w, h))
     return blobs
+
+
+def _packed_strings(mask: np.ndarray, digits: list[Box]) -> list[Box]:
+    """Wide blobs of a digit's height: a display whose digits touch (italic, glowing LEDs)."""
+    import cv2
+
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    short = min(mask.shape)
+    found = []
+    for x, y, w, h, area in stats[1:count].tolist():
+        if not MIN_HEIGHT * short <= h <= MAX_HEIGHT * short or h < 8:
+            continue
+        if not PACKED_ASPECT[0] <= w / h <= PACKED_ASPECT[1] or not 0.15 <= area / (w * h) <= 0.7:
+            continue
+        if x == 0 or y == 0 or x + w >= mask.shape[1] or y + h >= mask.shape[0]:
+            continue
+        if any(d[0] >= x and d[0] + d[2] <= x + w and d[1] >= y for d in digits):
+            continue  # a box around digits found one by one (a display's frame)
+        found.append((x, y, w, h))
+    return found
+
+
+def _split(blob: Box) -> list[Box]:
+    """A packed string cut into digits of a usual width."""
+    x, y, w, h = blob
+    count = max(MIN_DIGITS, round(w / (PACKED_PITCH * h)))
+    step = w / count
+    return [(round(x + i * step), y, max(1, round(step)), h) for i in range(count)]
 
 
 def _rows(blobs: list[Box]) -> list[list[Box]]:
@@ -165,20 +202,43 @@ def _extend(
     shows none) still have edges; the cells of the row's own digits say how many.
     """
     top, bottom = band
-    strokes = np.abs(np.diff(grey[top:bottom].astype(np.float32), axis=1))
+    strip = grey[top:bottom].astype(np.float32)
+    strokes = np.abs(np.diff(strip, axis=1))
 
-    def energy(centre: float) -> float:
+    columns = strokes.mean(axis=0)
+    columns = np.clip(columns - np.percentile(columns, 20), 0, None)  # less noise and texture
+
+    def cell(centre: float) -> tuple[float, float] | None:
+        """(stroke energy, median brightness) of the cell centred at ``centre``.
+
+        The energy counts only when strokes cross much of the cell's width: the edge of a
+        display's window is one strong column, a digit's strokes spread over the cell.
+        """
         left, right = round(centre - pitch / 2), round(centre + pitch / 2)
         if left < 0 or right > strokes.shape[1]:
-            return 0.0
-        return float(strokes[:, left:right].mean())
+            return None
+        cols = columns[left:right]
+        spread = float((cols > 0.5 * cols.mean()).mean())
+        energy = float(cols.mean()) if spread >= MIN_SPREAD else 0.0
+        return energy, float(np.median(strip[:, left:right]))
 
     first, last = ends
-    inside = [energy(first + k * pitch) for k in range(round((last - first) / pitch) + 1)]
-    level = 0.8 * float(np.median(inside))
-    while energy(first - pitch) >= level > 0:
+    inside = [cell(first + k * pitch) for k in range(round((last - first) / pitch) + 1)]
+    known = [c for c in inside if c is not None]
+    level = 0.8 * float(np.median([c[0] for c in known]))
+    face = float(np.median([c[1] for c in known]))
+
+    def like_a_digit(centre: float) -> bool:
+        found = cell(centre)
+        return found is not None and found[0] >= level > 0 and abs(found[1] - face) <= SAME_FACE
+
+    for _ in range(MAX_GROWTH):
+        if not like_a_digit(first - pitch):
+            break
         first -= pitch
-    while energy(last + pitch) >= level > 0:
+    for _ in range(MAX_GROWTH):
+        if not like_a_digit(last + pitch):
+            break
         last += pitch
     return first, last
 
@@ -219,17 +279,23 @@ def find_digits(image: Image.Image) -> Proposal:
     """The most digit-like row in the snapshot as a region; ``NoDigitsError`` when there is none."""
     import cv2
 
-    scale = min(1.0, WORK_SIDE / max(image.size))
-    work = image.convert("RGB")
-    if scale < 1:
-        work = work.resize(
-            (round(image.width * scale), round(image.height * scale)), Image.Resampling.BOX
-        )
+    scale = WORK_SIDE / max(image.size)  # small snapshots are enlarged: digits of 10 px
+    work = image.convert("RGB").resize(
+        (round(image.width * scale), round(image.height * scale)),
+        Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR,
+    )
     rgb = np.asarray(work)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     best: tuple[float, list[Box], np.ndarray] | None = None
-    for mask in _binaries(grey):
+    masks = _binaries(grey)
+    for mask in masks:
         for row in _rows(_digit_blobs(mask)):
+            score = _score(row)
+            if best is None or score > best[0]:
+                best = (score, row, mask)
+    for mask in masks if best is None else []:  # no digits one by one: perhaps they touch
+        for blob in _packed_strings(mask, []):
+            row = _split(blob)
             score = _score(row)
             if best is None or score > best[0]:
                 best = (score, row, mask)
