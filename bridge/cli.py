@@ -26,6 +26,7 @@ from bridge.config import (
     DEFAULT_MODELS,
     TASKS,
     BridgeConfig,
+    DialConfig,
     FacesConfig,
     MeterConfig,
     ModelConfig,
@@ -218,6 +219,7 @@ def _meter_settings(args: argparse.Namespace, item: dict[str, Any]) -> MeterConf
             roi=_region(roi) if roi is not None else None,
             corners=tuple(_point(p) for p in corners) if corners else None,
             rotation=float(item.get("rotation", args.rotation or 0.0)),
+            dials=tuple(DialConfig.model_validate(d) for d in item.get("dials") or ()),
         )
     except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
         raise ConfigError(where, str(item.get("file", "")), f"bad meter settings: {err}") from err
@@ -360,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--rotation", type=float, default=0.0, help="meter: degrees")
     analyze.add_argument("--faces-db", help="faces: the enrolled people (default: faces.json)")
     analyze.add_argument("--threshold", type=float, help="faces: distance threshold")
-    analyze.add_argument("--manifest", help="JSON list of {file, roi, digits, decimals}")
+    analyze.add_argument("--manifest", help="JSON list of {file, roi, digits, decimals, dials?}")
     analyze.add_argument("images", nargs="*")
     analyze.set_defaults(func=cmd_analyze)
     return parser

@@ -258,6 +258,7 @@ class MeterConfig(_Section):
     max_rate: PositiveNumber | None = None
     allow_decrease: bool = False
     dials: tuple[DialConfig, ...] = ()
+    roll_start: float = Field(default=9.2, ge=0, lt=10)
 
     @field_validator("decimals")
     @classmethod

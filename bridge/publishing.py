@@ -27,6 +27,17 @@ _LOGGER = logging.getLogger(__name__)
 STATS_INTERVAL = 5.0
 
 
+async def _drawn(preview: Callable[[], bytes], work: FrameWork) -> bytes | None:
+    """An engine's picture of its result; the plain frame (if any) when drawing it fails."""
+    try:
+        return await asyncio.to_thread(preview)
+    except Exception as err:  # noqa: BLE001 - a drawing bug must not lose the result
+        _LOGGER.warning("%s: could not draw the result's picture: %s", work.camera.name, err)
+    if work.image is None:
+        return None
+    return await asyncio.to_thread(preview_of, work.data, work.image)
+
+
 class Publisher:
     """Puts the bridge's answers on the broker; ``transport`` is set once connected."""
 
@@ -89,8 +100,11 @@ class Publisher:
             and self.config.frames.publish_image
             and unchanged_from is None
         ):
-            jpeg = await asyncio.to_thread(output.preview)
-            publishes.append(transport.publish(self.topics.image(name, task), jpeg, retain=True))
+            drawn = await _drawn(output.preview, work)
+            if drawn is not None:
+                publishes.append(
+                    transport.publish(self.topics.image(name, task), drawn, retain=True)
+                )
         elif self.config.frames.publish_image and work.image is not None and unchanged_from is None:
             if work.preview is None:
                 work.preview = asyncio.ensure_future(
@@ -149,8 +163,10 @@ class Publisher:
         self.on_camera_error(work.camera.name)
         await transport.publish(self.topics.error(work.camera.name), encode(payload))
         if preview is not None and task is not None and self.config.frames.publish_image:
-            jpeg = await asyncio.to_thread(preview)
-            await transport.publish(self.topics.image(work.camera.name, task), jpeg, retain=True)
+            drawn = await _drawn(preview, work)
+            if drawn is not None:
+                topic = self.topics.image(work.camera.name, task)
+                await transport.publish(topic, drawn, retain=True)
         return payload
 
     # the bridge's own topics

@@ -215,7 +215,7 @@ class MeterEngine(Engine):
                 {"digit_confidence": confidence, "dials": dial_fields(marks, [])},
             )
         if marks:
-            combined = combine(labels, meter.decimals, readings)
+            combined = combine(labels, meter.decimals, readings, roll_start=meter.roll_start)
             raw, text, value = combined.raw, combined.text, combined.value
         else:
             raw, text, value = format_reading(labels, meter.decimals)

@@ -149,13 +149,16 @@ def read_dial(image: Image.Image, dial: DialConfig) -> DialReading:
     )
 
 
-def agreeing_digit(position: float, finer: float) -> int:
+def agreeing_digit(position: float, finer: float, roll_start: float = 0.0) -> int:
     """The whole number (0-9) shown at ``position`` (0-10) given the next finer pointer.
 
-    It is the number ``n`` whose ``n + finer / 10`` lies closest to ``position``, around the
-    circle: the coarser pointer (or drum) sits a tenth of the finer one's turn past ``n``.
+    The coarser pointer (or drum) stands past its number ``n`` by as much as the finer one has
+    turned it: a tenth of the finer one's reading for a pointer, which turns all the time; for a
+    drum that only starts to roll when the finer pointer passes ``roll_start``, nothing before
+    that and the whole step from there to 0.  ``n`` is the number that agrees best.
     """
-    return round(position - finer / 10) % 10
+    offset = max(0.0, finer - roll_start) / (10 - roll_start)
+    return round(position - offset) % 10
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ def combine(
     decimals: int,
     readings: list[DialReading],
     last_position: float | None = None,
+    roll_start: float = 0.0,
 ) -> Combined:
     """One value from the drums' digits (0-9, blank as 0) and the dials, coarsest first.
 
@@ -181,12 +185,13 @@ def combine(
     dial), the drums to its left carrying with it; each dial agrees with the next finer one and
     the finest is read down (3.96 is still 3).  ``last_position`` is where the last drum stands
     in tenths (``3.9``: nearly rolled to 4) when the recogniser says so; else its digit.
+    ``roll_start``: where the first dial stands when the last drum starts to roll.
     """
     digits = [0 if d > 9 else d for d in labels]
     drums = int("".join(str(d) for d in digits))
     if readings:
         position = float(digits[-1]) if last_position is None else last_position
-        last = agreeing_digit(position, readings[0].value)
+        last = agreeing_digit(position, readings[0].value, roll_start)
         drums += (last - digits[-1] + 5) % 10 - 5  # +1 or -1 across a roll, carrying left
         drums %= 10 ** len(digits)
     dial_digits = [

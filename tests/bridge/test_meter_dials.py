@@ -123,14 +123,18 @@ def test_a_drum_caught_at_x9_has_rolled_over_when_the_first_dial_passed_0() -> N
     # Read as a whole digit, a 9 with the dial just past 0 is a drum that just reached 9.
     assert combine([0, 1, 2, 9, 9], 0, [dial(0.5), dial(4.9)]).value == 1299.04
     # And the reverse: the drum already shows 0 while the dial has not reached 0 yet.
-    combined = combine([0, 1, 3, 0, 0], 0, [dial(9.6), dial(5.0)])
+    combined = combine([0, 1, 3, 0, 0], 0, [dial(9.8), dial(5.0)], roll_start=9.2)
     assert combined.value == 1299.95
+    # A drum that stands still most of the dial's turn shows 9 with the dial at 7.1: it is 9.
+    assert combine([0, 1, 2, 9, 9], 0, [dial(7.1), dial(0.5)], roll_start=9.2).value == 1299.70
+    # A drum that turns all the time is mostly at the next digit when the dial is past 5.
+    assert combine([0, 1, 3, 0, 0], 0, [dial(7.1), dial(0.5)], roll_start=0).value == 1299.70
     # Nowhere near a roll, the drum stands as read.
     assert combine([0, 1, 3, 0, 4], 0, [dial(2.0), dial(0.3)]).value == 1304.20
 
 
 def test_the_carry_follows_the_decimals_already_on_the_drums() -> None:
-    combined = combine([1, 2, 3, 4, 5, 9], 2, [dial(0.2)], last_position=9.95)
+    combined = combine([1, 2, 3, 4, 5, 9], 2, [dial(0.2)], last_position=9.95, roll_start=9.2)
     assert (combined.text, combined.value) == ("1234.600", 1234.6)
 
 
@@ -206,6 +210,38 @@ def test_a_dial_whose_pointer_cannot_be_found_holds_the_reading_back(engine: Met
     assert out.preview is not None  # the picture still shows what was read, and where
     picture = Image.open(io.BytesIO(out.preview()))
     assert picture.format == "JPEG"
+
+
+def test_analyze_reads_a_water_meter_with_dials_from_a_manifest(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    photo, meter = water_meter([7.095, 0.95, 9.5, 5.5], reading="01299")
+    photo.save(tmp_path / "water.jpg", quality=95)
+    entry = json.loads(meter.model_dump_json(include={"roi", "digits", "decimals", "dials"}))
+    (tmp_path / "manifest.json").write_text(json.dumps([{"file": "water.jpg", **entry}]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "analyze",
+            "--task",
+            "meter",
+            "--manifest",
+            str(tmp_path / "manifest.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=True,
+    )
+    line = json.loads(done.stdout)
+    # The drum shows 9 with the first dial at 7.1: it has not started to roll (roll_start 9.2);
+    # the second dial at 0.95 is just past 0, its finer one at 9.5 still before it.
+    assert (line["value"], line["text"]) == (1299.7095, "01299.7095")
+    assert [d["digit"] for d in line["dials"]] == [7, 0, 9, 5]
 
 
 def test_dial_synth_writes_a_labelled_set(tmp_path: Path) -> None:
