@@ -128,7 +128,7 @@ def test_the_published_meter_image_shows_the_region_and_the_dials(
     picture = decoded(watcher.wait_for("itt/water_meter/meter/image"))
     scale = picture.shape[1] / photo.width
     assert meter.roi is not None
-    x, y, _, h = meter.roi
+    x, y, w, h = meter.roi
     left_edge = along((x * scale, y * scale), (x * scale, (y + h) * scale))
     assert colour_share(picture, left_edge, green) > 0.8
     for dial, value in zip(meter.dials, [3.86, 8.55, 5.24, 2.4], strict=True):
@@ -153,4 +153,21 @@ def test_the_published_meter_image_shows_the_region_and_the_dials(
     cx, cy, r = dx + dw / 2, dy + dh / 2, min(dw, dh) / 2
     rim = [(cx + r * np.sin(a), cy - r * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 12)[:-1]]
     assert colour_share(picture, [(px * scale, py * scale) for px, py in rim], red) > 0.8
+
+    # Glare over most of the third drum: that digit is uncertain, and outlined in red.
+    glared = photo.copy()
+    cell = w / 5
+    ImageDraw.Draw(glared).rectangle(
+        (x + 2 * cell, y, x + 3 * cell, y + 0.7 * h), fill=(245, 245, 240)
+    )
+    watcher.publish("cameras/water/snapshot", jpeg(glared, quality=95))
+    error = watcher.wait_json("itt/water_meter/error")
+    assert error["error"] == "meter_low_confidence"
+    assert "digit 3" in error["detail"]
+    picture = decoded(watcher.wait_for("itt/water_meter/meter/image"))
+    for edge_x in (x + 2 * cell, x + 3 * cell):
+        edge = along((edge_x * scale, y * scale), (edge_x * scale, (y + h) * scale))
+        assert colour_share(picture, edge, red) > 0.8
+    first_edge = along(((x + cell) * scale, y * scale), ((x + cell) * scale, (y + h) * scale))
+    assert colour_share(picture, first_edge, red) == 0
     assert bridge.terminate() == 0
