@@ -1,4 +1,4 @@
-"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config``.
+"""The ``image-to-text`` command: ``run``, ``demo``, ``analyze``, ``check-config``, ``meter-setup``.
 
 Exit codes: 0 done, 1 a runtime failure (broker refused us, an image could not be analysed),
 2 a configuration or usage error (the message names the file and the key).
@@ -26,6 +26,7 @@ from bridge.config import (
     DEFAULT_MODELS,
     TASKS,
     BridgeConfig,
+    DialConfig,
     FacesConfig,
     MeterConfig,
     ModelConfig,
@@ -39,6 +40,7 @@ from bridge.faces import cli as faces_cli
 from bridge.frames import decode_image, frame_id_of
 from bridge.logs import FORMATS, setup_logging
 from bridge.memory import limit_malloc_arenas
+from bridge.meter import setup_cli as meter_setup_cli
 from bridge.protocol import Topics
 from bridge.scheduler import MODEL_THREAD_PREFIX
 
@@ -251,6 +253,7 @@ def _meter_settings(args: argparse.Namespace, item: dict[str, Any]) -> MeterConf
             roi=_region(roi) if roi is not None else None,
             corners=tuple(_point(p) for p in corners) if corners else None,
             rotation=float(item.get("rotation", args.rotation or 0.0)),
+            dials=tuple(DialConfig.model_validate(d) for d in item.get("dials") or ()),
         )
     except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
         raise ConfigError(where, str(item.get("file", "")), f"bad meter settings: {err}") from err
@@ -381,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     faces_cli.add_parser(sub)
+    meter_setup_cli.add_parser(sub)
 
     analyze = sub.add_parser("analyze", help="analyse image files; one JSON line per image")
     analyze.add_argument("--task", choices=TASKS, required=True)
@@ -395,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--rotation", type=float, default=0.0, help="meter: degrees")
     analyze.add_argument("--faces-db", help="faces: the enrolled people (default: faces.json)")
     analyze.add_argument("--threshold", type=float, help="faces: distance threshold")
-    analyze.add_argument("--manifest", help="JSON list of {file, roi, digits, decimals}")
+    analyze.add_argument("--manifest", help="JSON list of {file, roi, digits, decimals, dials?}")
     analyze.add_argument("images", nargs="*")
     analyze.set_defaults(func=cmd_analyze)
     return parser

@@ -11,6 +11,7 @@ secrets from the environment.  Unknown keys are errors (``extra="forbid"``): a t
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import socket
@@ -211,6 +212,59 @@ class ModelConfig(_Section):
         return self.model or self.engine
 
 
+class DialConfig(_Section):
+    """A meter's pointer dial: where it is, what one turn counts (``docs/meters.md``)."""
+
+    roi: tuple[int, int, int, int] | None = None
+    centre: tuple[int, int] | None = None
+    radius: Positive | None = None
+    factor: PositiveNumber
+    clockwise: bool = True
+
+    @field_validator("roi", mode="before")
+    @classmethod
+    def _dial_box(cls, roi: object) -> object:
+        if roi is None:
+            return None
+        if not isinstance(roi, list | tuple) or len(roi) != 4 or not all(_is_int(v) for v in roi):
+            raise ProblemError(f"expected 4 integers (x, y, width, height), got {describe(roi)}")
+        if roi[2] <= 0 or roi[3] <= 0:
+            raise ProblemError(f"width and height must be positive, got {list(roi)}")
+        return tuple(roi)
+
+    @field_validator("centre", mode="before")
+    @classmethod
+    def _point(cls, centre: object) -> object:
+        if centre is None:
+            return None
+        if (
+            not isinstance(centre, list | tuple)
+            or len(centre) != 2
+            or not all(_is_int(v) for v in centre)
+        ):
+            raise ProblemError(f"expected 2 integers (x, y), got {describe(centre)}")
+        return tuple(centre)
+
+    @field_validator("factor")
+    @classmethod
+    def _power_of_ten(cls, factor: float) -> float:
+        exponent = round(math.log10(factor))
+        if exponent >= 0 or not math.isclose(factor, 10.0**exponent, rel_tol=1e-9):
+            raise ProblemError(f"expected 0.1, 0.01, 0.001..., got {factor}")
+        return factor
+
+    @model_validator(mode="after")
+    def _placed_once(self) -> DialConfig:
+        circle = self.centre is not None or self.radius is not None
+        if self.roi is not None and circle:
+            raise ProblemError("give roi or centre and radius, not both", "roi")
+        if self.roi is None and (self.centre is None or self.radius is None):
+            raise ProblemError(
+                "required (or centre and radius): the dial's box as [x, y, w, h]", "roi"
+            )
+        return self
+
+
 class MeterConfig(_Section):
     """Where a meter's digits are and how to read them (``docs/meters.md``)."""
 
@@ -223,6 +277,8 @@ class MeterConfig(_Section):
     device_class: str | None = None
     max_rate: PositiveNumber | None = None
     allow_decrease: bool = False
+    dials: tuple[DialConfig, ...] = ()
+    roll_start: float = Field(default=9.2, ge=0, lt=10)
 
     @field_validator("decimals")
     @classmethod
@@ -275,6 +331,15 @@ class MeterConfig(_Section):
             raise ProblemError(
                 "required (or corners): where the digits are, as [x, y, w, h]", "roi"
             )
+        step = 10.0**-self.decimals
+        for index, dial in enumerate(self.dials):
+            step /= 10
+            if not math.isclose(dial.factor, step, rel_tol=1e-9):
+                raise ProblemError(
+                    f"dial {index + 1} counts {dial.factor}, expected {step:g}: the first dial "
+                    "counts a tenth of the last digit, each next one a tenth of the one before",
+                    "dials",
+                )
         return self
 
 

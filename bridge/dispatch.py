@@ -131,6 +131,7 @@ class Dispatch:
                 task=task,
                 model=outcome.model or None,
                 extra=outcome.extra or None,
+                preview=outcome.preview,
             )
             return SceneOutcome(SceneKind.ERROR, payload), Ending.ERROR
         payload = await self.publisher.result(work, task, outcome)

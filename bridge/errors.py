@@ -6,6 +6,7 @@ service's frame pipeline) turns them into error events with a stable ``code``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -56,4 +57,6 @@ class ModelError(BridgeError):
         self.model = model
         #: Task-specific fields the error event carries (a meter's raw reading, say).
         self.extra: dict[str, Any] = {}
+        #: Draws the picture to publish with the error event (a meter's reading held back).
+        self.preview: Callable[[], bytes] | None = None
         super().__init__(f"{code}: {detail}")

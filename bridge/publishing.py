@@ -28,6 +28,17 @@ _LOGGER = logging.getLogger(__name__)
 STATS_INTERVAL = 5.0
 
 
+async def _drawn(preview: Callable[[], bytes], work: FrameWork) -> bytes | None:
+    """An engine's picture of its result; the plain frame (if any) when drawing it fails."""
+    try:
+        return await asyncio.to_thread(preview)
+    except Exception as err:  # noqa: BLE001 - a drawing bug must not lose the result
+        _LOGGER.warning("%s: could not draw the result's picture: %s", work.camera.name, err)
+    if work.image is None:
+        return None
+    return await asyncio.to_thread(preview_of, work.data, work.image)
+
+
 class Publisher:
     """Puts the bridge's answers on the broker; ``transport`` is set once connected."""
 
@@ -96,7 +107,11 @@ class Publisher:
         ]
         jpeg = None
         wanted = self.config.frames.publish_image and newest and unchanged_from is None
-        if wanted and work.image is not None:
+        if wanted and output.preview is not None:
+            jpeg = await _drawn(output.preview, work)
+            if jpeg is not None:
+                publishes.append(transport.publish(self.topics.image(name, task), jpeg, retain=True))
+        elif wanted and work.image is not None:
             if work.preview is None:
                 work.preview = asyncio.ensure_future(
                     asyncio.to_thread(preview_of, work.data, work.image)
@@ -128,8 +143,13 @@ class Publisher:
         task: str | None = None,
         model: str | None = None,
         extra: dict[str, Any] | None = None,
+        preview: Callable[[], bytes] | None = None,
     ) -> dict[str, Any]:
-        """Publish an error event (or an error reply); returns it as published."""
+        """Publish an error event (or an error reply); returns it as published.
+
+        ``preview`` draws a picture of what was read (a meter reading held back), published on
+        the task's image topic so the user sees why.
+        """
         transport = self._link()
         payload = build_error(
             camera=work.camera.name,
@@ -158,6 +178,11 @@ class Publisher:
         # shows the scene last analysed (garbage, then the same snapshot again, gets a result).
         self.on_camera_error(work.camera.name)
         await transport.publish(self.topics.error(work.camera.name), encode(payload))
+        if preview is not None and task is not None and self.config.frames.publish_image:
+            drawn = await _drawn(preview, work)
+            if drawn is not None:
+                topic = self.topics.image(work.camera.name, task)
+                await transport.publish(topic, drawn, retain=True)
         return payload
 
     # the bridge's own topics

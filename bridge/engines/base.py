@@ -51,6 +51,9 @@ class EngineOutput:
 
     text: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Draws the picture published on ``<camera>/<task>/image`` instead of the bare frame (a
+    #: meter's annotated reading); called only when the picture is published.
+    preview: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
 
 class Engine(ABC):

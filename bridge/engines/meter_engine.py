@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from PIL import Image
 from bridge.config import MeterConfig, ModelConfig
 from bridge.engines.base import Capabilities, Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
-from bridge.meter.geometry import INPUT_SHAPE, RegionError, quad_cells, region_quad
+from bridge.meter.annotate import DialMark, draw_reading, encode
+from bridge.meter.dials import DialError, combine, dial_circle, read_dial
+from bridge.meter.geometry import INPUT_SHAPE, Quad, RegionError, quad_cells, region_quad
 from bridge.meter.plausibility import judge, set_by_hand
 from bridge.meter.refine import candidate_quads
 from bridge.meter.state import StateStore
@@ -44,6 +48,45 @@ class MeterError(ModelError):
     ) -> None:
         super().__init__(code, detail, model)
         self.extra = extra or {}
+
+
+def read_dials(image: Image.Image, meter: MeterConfig) -> list[DialMark]:
+    """Each configured dial's reading, or why it has none (its ``reading`` is then ``None``)."""
+    marks = []
+    for dial in meter.dials:
+        cx, cy, radius = dial_circle(dial)
+        try:
+            marks.append(DialMark((cx, cy), radius, dial.factor, read_dial(image, dial)))
+        except DialError as err:
+            marks.append(DialMark((cx, cy), radius, dial.factor, None, str(err)))
+    return marks
+
+
+def dial_fields(marks: list[DialMark], digits: list[int]) -> list[dict[str, Any]]:
+    """The result's ``dials``: each dial's factor, pointer position (0-10), digit, confidence."""
+    fields: list[dict[str, Any]] = []
+    for index, mark in enumerate(marks):
+        reading = mark.reading
+        fields.append(
+            {
+                "factor": mark.factor,
+                "reading": None if reading is None else round(reading.value, 2),
+                "digit": digits[index] if index < len(digits) else None,
+                "confidence": 0.0 if reading is None else reading.confidence,
+            }
+        )
+    return fields
+
+
+def _picture(
+    image: Image.Image,
+    quad: Quad,
+    labels: list[int],
+    confidence: list[float],
+    marks: list[DialMark],
+) -> bytes:
+    """The annotated meter picture as JPEG (run only when it is published)."""
+    return encode(draw_reading(image, quad, labels, confidence, marks))
 
 
 def format_reading(labels: list[int], decimals: int) -> tuple[str, str, float]:
@@ -125,10 +168,36 @@ class MeterEngine(Engine):
                 "meter_unreadable", "no meter settings (roi, digits) for this camera", self.label
             )
         try:
-            labels, probs = self._read_region(image, meter)
+            quad, labels, probs = self._read_region(image, meter)
         except RegionError as err:
             raise ModelError("meter_unreadable", str(err), self.label) from err
         confidence = [round(p, 3) for p in probs]
+        marks = read_dials(image, meter)
+        preview = partial(_picture, image, quad, labels, confidence, marks)
+        try:
+            return self._reading(
+                meter,
+                option.camera,
+                labels=labels,
+                confidence=confidence,
+                marks=marks,
+                preview=preview,
+            )
+        except MeterError as err:
+            err.preview = preview
+            raise
+
+    def _reading(
+        self,
+        meter: MeterConfig,
+        camera: str,
+        *,
+        labels: list[int],
+        confidence: list[float],
+        marks: list[DialMark],
+        preview: Callable[[], bytes],
+    ) -> EngineOutput:
+        """The published reading of digits (and dials) read, or a ``MeterError`` saying why not."""
         if all(d > 9 for d in labels):
             raise MeterError(
                 "meter_unreadable",
@@ -136,15 +205,32 @@ class MeterEngine(Engine):
                 self.label,
                 {"digit_confidence": confidence},
             )
-        raw, text, value = format_reading(labels, meter.decimals)
+        readings = [m.reading for m in marks if m.reading is not None]
+        if len(readings) < len(marks):
+            index, mark = next((i, m) for i, m in enumerate(marks) if m.reading is None)
+            raise MeterError(
+                "meter_unreadable",
+                f"dial {index + 1} (x{mark.factor:g}): {mark.problem}; not published",
+                self.label,
+                {"digit_confidence": confidence, "dials": dial_fields(marks, [])},
+            )
+        if marks:
+            combined = combine(labels, meter.decimals, readings, roll_start=meter.roll_start)
+            raw, text, value = combined.raw, combined.text, combined.value
+        else:
+            raw, text, value = format_reading(labels, meter.decimals)
         extra: dict[str, Any] = {"value": value, "raw": raw, "digit_confidence": confidence}
-        if self.store is not None and option.camera:
-            warning = self._judge(option.camera, meter, value, raw, confidence)
+        if marks:
+            extra["dials"] = dial_fields(marks, combined.dial_digits)
+        if self.store is not None and camera:
+            warning = self._judge(camera, meter, value, raw, confidence)
             if warning:
                 extra["warning"] = warning
-        return EngineOutput(text=text, extra=extra)
+        return EngineOutput(text=text, extra=extra, preview=preview)
 
-    def _read_region(self, image: Image.Image, meter: MeterConfig) -> tuple[list[int], list[float]]:
+    def _read_region(
+        self, image: Image.Image, meter: MeterConfig
+    ) -> tuple[Quad, list[int], list[float]]:
         """Digits and their probabilities in the configured region or a tighter fit of it.
 
         A region drawn loosely around the digits is also read fitted to their ink
@@ -152,15 +238,15 @@ class MeterEngine(Engine):
         configured region winning ties.
         """
         quad = region_quad(meter, image.size)
-        best: tuple[float, list[int], list[float]] | None = None
+        best: tuple[float, Quad, list[int], list[float]] | None = None
         for candidate in (quad, *candidate_quads(image, quad, meter.digits)):
             cells = quad_cells(image, candidate, meter.digits, SHIFTS)
             labels, probs = self.reader.read(cells, len(SHIFTS))
             score = float(np.mean(np.log(np.maximum(probs, 1e-6))))
             if best is None or score > best[0] + REFIT_MARGIN:
-                best = (score, labels, probs)
+                best = (score, candidate, labels, probs)
         assert best is not None
-        return best[1], best[2]
+        return best[1], best[2], best[3]
 
     def _judge(
         self, camera: str, meter: MeterConfig, value: float, raw: str, confidence: list[float]

@@ -24,6 +24,7 @@ SECTIONS = {
     "models.faces": "FacesConfig",
     "cameras": "CameraConfig",
     "cameras.<name>.meter": "MeterConfig",
+    "cameras.<name>.meter.dials": "DialConfig",
     "bridge": "BridgeSection",
     "http": "HttpConfig",
 }

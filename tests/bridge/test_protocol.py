@@ -66,7 +66,10 @@ def result_like(example: dict[str, Any], request_id: str | None = None) -> dict[
     )
 
 
-@pytest.mark.parametrize("name", ["caption_result.json", "ocr_result.json", "meter_result.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["caption_result.json", "ocr_result.json", "meter_result.json", "meter_dials_result.json"],
+)
 def test_results_match_the_example_payloads(name: str) -> None:
     example = load(name)
     ours = result_like(example)

@@ -28,7 +28,14 @@ from custom_components.image_to_text.protocol import (
     parse_state,
 )
 
-RESULT_FIXTURES = ["caption_result", "ocr_result", "meter_result", "faces_result", "reply"]
+RESULT_FIXTURES = [
+    "caption_result",
+    "ocr_result",
+    "meter_result",
+    "meter_dials_result",
+    "faces_result",
+    "reply",
+]
 # Enrolment commands the integration sends and the bridge's answers (test_faces.py uses them).
 FACES_COMMAND_FIXTURES = ["faces_add", "faces_add_reply", "faces_list_reply", "faces_reply_error"]
 ERROR_FIXTURES = ["error", "meter_error", "reply_error"]
