@@ -10,7 +10,7 @@ bridge's last will is on its own topic, so a legacy ``online`` can outlive it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 # Counters that add up over the bridges of a group; ``latency_ms`` is averaged by results.
 _LATENCY = "latency_ms"
@@ -165,8 +165,8 @@ class BridgeSet:
                 if not _is_number(value):
                     continue
                 if key == _LATENCY:
-                    weight = counters.get(_RESULTS)
-                    weight = float(weight) if _is_number(weight) and weight > 0 else 1.0
+                    results = counters.get(_RESULTS)
+                    weight = float(results) if _is_number(results) and results > 0 else 1.0
                     weighted += value * weight
                     weights += weight
                 else:
@@ -176,5 +176,5 @@ class BridgeSet:
         return total
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

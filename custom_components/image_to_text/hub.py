@@ -276,10 +276,13 @@ class ImageToTextHub:
             _LOGGER.warning(message, self.base_topic, named, self.site_id)
 
     def _availability_changed(self) -> None:
-        """Tell the entities; log the site's loss and recovery once, each member's in debug."""
+        """Tell the entities; log the site's loss and recovery once each, and a member's changes."""
         for bridge in self.bridges.all():
-            if bridge.shared and self._members_online.get(bridge.name) != bridge.online:
-                self._members_online[bridge.name] = bridge.online
+            was = self._members_online.get(bridge.name)
+            if not bridge.shared or was == bridge.online:
+                continue
+            self._members_online[bridge.name] = bridge.online
+            if was is not None:  # a change, not the first word of a bridge
                 _LOGGER.info(
                     "Image to text bridge %s of %s is %s",
                     bridge.name,

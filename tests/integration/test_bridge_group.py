@@ -181,6 +181,14 @@ async def test_a_camera_stays_available_while_any_bridge_serving_it_is_online(
         f"Image to text bridge {BASE} is unavailable: every bridge is offline",
         f"Image to text bridge {BASE} is back online",
     ]
+    member_lines = [r.getMessage() for r in caplog.records if f" of {BASE} is " in r.getMessage()]
+    assert member_lines == [
+        f"Image to text bridge pi of {BASE} is offline",
+        f"Image to text bridge pi of {BASE} is online",
+        f"Image to text bridge nuc of {BASE} is offline",
+        f"Image to text bridge pi of {BASE} is offline",
+        f"Image to text bridge nuc of {BASE} is online",
+    ]
 
 
 async def test_bridges_of_a_group_never_move_the_ids_back_and_forth(
@@ -310,6 +318,10 @@ async def test_a_single_bridge_that_upgrades_keeps_every_id_and_its_own_will_rul
 ) -> None:
     entry = await setup_bridge()  # today's bridge: bridge/state and bridge/info only
     registry = er.async_get(hass)
+    # the ids today's entries have (test_unique_ids.py): they must not move
+    assert registry.async_get(FRONT_DOOR).unique_id == f"{BASE}/front_door/caption/text"
+    assert registry.async_get(SITE_CONNECTIVITY).unique_id == f"{BASE}/bridge/connectivity"
+    assert registry.async_get("binary_sensor.image_to_text_bridge_ocr_model") is not None
     before = {
         e.entity_id: e.unique_id
         for e in er.async_entries_for_config_entry(registry, entry.entry_id)
