@@ -374,14 +374,17 @@ async def test_a_group_is_discovered_and_added_from_a_bridges_own_info(
 async def test_a_group_added_by_hand_answers_with_a_bridges_own_info(
     hass: HomeAssistant, mqtt_mock: Any
 ) -> None:
+    # not the default base topic, which MQTT discovery would offer first (see the test above)
+    base = "home/itt"
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     step = asyncio.ensure_future(
-        hass.config_entries.flow.async_configure(result["flow_id"], {"base_topic": BASE})
+        hass.config_entries.flow.async_configure(result["flow_id"], {"base_topic": base})
     )
+    info = json.dumps({**_pi(), "base_topic": base, "site_id": base})
     async with asyncio.timeout(10):
         while not step.done():
             # a group has no single-bridge info; each bridge keeps its own retained
-            topic = f"{BASE}/bridges/pi/info"
-            async_fire_mqtt_message(hass, topic, json.dumps(_pi()), retain=True)
+            async_fire_mqtt_message(hass, f"{base}/bridges/pi/info", info, retain=True)
             await asyncio.sleep(0.02)
     assert step.result()["type"] == FlowResultType.CREATE_ENTRY
+    assert step.result()["data"] == {"base_topic": base}
