@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 from conftest import BASE, load_protocol_fixture
+from homeassistant.components.device_automation import (
+    DeviceAutomationType,
+    async_get_device_automations,
+)
 from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -142,6 +146,9 @@ async def test_each_bridge_of_a_group_is_a_device_under_the_sites_device(
     assert registry.async_get(GAS_METER).unique_id == f"{BASE}/gas_meter/meter/text"
     assert hass.states.get(SITE_CONNECTIVITY).state == STATE_ON
     assert entry.entry_id in nuc.config_entries
+    # a bridge is not a camera: its device offers no camera triggers
+    triggers = await async_get_device_automations(hass, DeviceAutomationType.TRIGGER, [nuc.id])
+    assert [t for t in triggers[nuc.id] if t["domain"] == DOMAIN] == []
 
 
 async def test_a_camera_stays_available_while_any_bridge_serving_it_is_online(
