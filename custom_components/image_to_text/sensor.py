@@ -115,6 +115,8 @@ class ResultSensor(CameraEntity, SensorEntity):
         if result is None:
             return None
         attributes = {key: result.get(key) for key in RESULT_ATTRIBUTES}
+        if isinstance(result.get("bridge_id"), str):
+            attributes["bridge_id"] = result["bridge_id"]  # which bridge of a group answered
         attributes.update(self._more_attributes(result))
         return fit(attributes, MAX_ATTRIBUTES_BYTES)
 

@@ -251,6 +251,7 @@ async def test_a_result_older_than_the_one_shown_never_takes_the_sensor_back(
     )
     await hass.async_block_till_done()
     assert hass.states.get(FRONT_DOOR).state == "a man"
+    assert hass.states.get(FRONT_DOOR).attributes["bridge_id"] == "pi"
 
 
 async def test_a_camera_no_bridge_lists_can_go_only_once_every_bridge_has_spoken(
