@@ -17,9 +17,10 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
 from .announce import ANNOUNCE_OPTIONS, Announcer, async_setup_announcements
-from .const import DOMAIN, bridge_identifier, camera_identifier
+from .const import DOMAIN, bridge_identifier, camera_identifier, member_identifier
+from .devices import bridge_device_info
 from .frigate_names import async_setup_frigate_names
-from .hub import ImageToTextData, ImageToTextHub, bridge_device_info
+from .hub import ImageToTextData, ImageToTextHub
 from .issues import async_clear_model_issues
 from .migrate import async_migrate_entry
 from .services import async_setup_services
@@ -57,7 +58,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
     hub = ImageToTextHub(hass, entry)
     dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **bridge_device_info(hub.base_topic, hub.bridge_id)
+        config_entry_id=entry.entry_id, **bridge_device_info(hub.base_topic, hub.site_id)
     )
     announcer = Announcer(hass, entry)
     entry.runtime_data = ImageToTextData(hub=hub, announcer=announcer)
@@ -109,16 +110,17 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
 async def async_remove_config_entry_device(
     _hass: HomeAssistant, entry: ConfigEntry, device: DeviceEntry
 ) -> bool:
-    """The device page offers Delete only for cameras the bridge no longer has.
+    """The device page offers Delete only for cameras (and group members) the site no longer has.
 
-    The bridge device and the devices of cameras in the bridge's latest info stay (they would
-    come straight back); a camera that left, even while Home Assistant was down, can go. While the
-    bridge has not said which cameras it has, nothing is deleted.
+    The bridge device, the devices of bridges heard of and of cameras in their latest infos stay
+    (they would come straight back); a camera that left, even while Home Assistant was down, can
+    go. Until every bridge has said which cameras it has, nothing is deleted.
     """
     data: ImageToTextData | None = getattr(entry, "runtime_data", None)
-    if data is None or data.hub.info is None:
+    if data is None or not data.hub.bridges.complete:
         return False
     hub = data.hub
-    present = {camera_identifier(hub.bridge_id, camera) for camera in hub.cameras}
+    present = {camera_identifier(hub.site_id, camera) for camera in hub.cameras}
+    present |= {member_identifier(hub.site_id, member) for member in hub.bridges.members}
     ours = {identifier for identifier in device.identifiers if identifier[0] == DOMAIN}
-    return bool(ours) and not ours & (present | {bridge_identifier(hub.bridge_id)})
+    return bool(ours) and not ours & (present | {bridge_identifier(hub.site_id)})

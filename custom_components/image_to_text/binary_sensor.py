@@ -35,6 +35,8 @@ from .const import (
     bridge_identifier,
     bridge_unique_id,
     entity_unique_id,
+    member_identifier,
+    member_unique_id,
     signal_info,
     signal_result,
 )
@@ -96,7 +98,7 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            entity_unique_id(hub.bridge_id, camera, task, f"{KEYWORD_KIND}_{slug}"): (
+            entity_unique_id(hub.site_id, camera, task, f"{KEYWORD_KIND}_{slug}"): (
                 partial(KeywordSensor, hub, camera, keyword, hold, task)
             )
             for camera in hub.cameras
@@ -108,12 +110,18 @@ async def async_setup_entry(
     async_follow_cameras(entry, hub, async_add_entities, wanted)
 
     def wanted_models(hub: ImageToTextHub) -> EntityFactories:
-        return {
-            bridge_unique_id(hub.bridge_id, f"{MODEL_KIND}_{task}"): partial(
-                ModelProblem, hub, task
-            )
+        wanted: EntityFactories = {
+            bridge_unique_id(hub.site_id, f"{MODEL_KIND}_{task}"): partial(ModelProblem, hub, task)
             for task in hub.models()
         }
+        for bridge in hub.bridges.all():
+            if not bridge.shared:
+                continue
+            uid = partial(member_unique_id, hub.site_id, bridge.name)
+            wanted[uid("connectivity")] = partial(MemberConnectivity, hub, bridge.name)
+            for task in bridge.models():
+                wanted[uid(f"{MODEL_KIND}_{task}")] = partial(ModelProblem, hub, task, bridge.name)
+        return wanted
 
     async_follow_cameras(entry, hub, async_add_entities, wanted_models)
 
@@ -126,7 +134,7 @@ def _remove_dropped_keywords(
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
         if entity.domain != "binary_sensor":
             continue
-        if not entity.unique_id.startswith(f"{hub.bridge_id}/"):
+        if not entity.unique_id.startswith(f"{hub.site_id}/"):
             continue
         for task in KEYWORD_TASKS:
             marker = f"/{task}/{KEYWORD_KIND}_"
@@ -143,12 +151,12 @@ class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
 
     def __init__(self, hub: ImageToTextHub) -> None:
         super().__init__(hub)
-        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.site_id)})
 
     @property
     def unique_id(self) -> str:
         """``<bridge_id>/bridge/connectivity``, following the bridge's id if it changes."""
-        return bridge_unique_id(self.hub.bridge_id, "connectivity")
+        return bridge_unique_id(self.hub.site_id, "connectivity")
 
     @property
     def available(self) -> bool:
@@ -161,23 +169,72 @@ class BridgeConnectivity(ImageToTextEntity, BinarySensorEntity):
         return self.hub.online
 
 
+class MemberConnectivity(ImageToTextEntity, BinarySensorEntity):
+    """Whether one bridge of a group is online (on its own device)."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "connectivity"
+
+    def __init__(self, hub: ImageToTextHub, bridge_id: str) -> None:
+        super().__init__(hub)
+        self.bridge_id = bridge_id
+        self._attr_device_info = DeviceInfo(identifiers={member_identifier(hub.site_id, bridge_id)})
+
+    @property
+    def unique_id(self) -> str:
+        """``<site_id>/bridges/<bridge_id>/connectivity``."""
+        return member_unique_id(self.hub.site_id, self.bridge_id, "connectivity")
+
+    @property
+    def available(self) -> bool:
+        """Always: its state is the bridge's availability."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """The bridge has published its info and not its last will (and HA has the broker)."""
+        return self.hub.online and self.hub.bridges.peek(self.bridge_id).online
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The cameras this bridge serves: the others' entities stay available without it."""
+        return {"cameras": sorted(self.hub.bridges.peek(self.bridge_id).cameras())}
+
+
 class ModelProblem(ImageToTextEntity, BinarySensorEntity):
-    """On while the bridge reports that one task's model failed to load (with its reason)."""
+    """On while a bridge reports that one task's model failed to load (with its reason).
+
+    A single bridge's sensors are on the site's bridge device; a group member's (``member``)
+    on that bridge's own device.
+    """
 
     _attr_device_class = BinarySensorDeviceClass.PROBLEM
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     _attr_translation_key = MODEL_KIND
 
-    def __init__(self, hub: ImageToTextHub, task: str) -> None:
+    def __init__(self, hub: ImageToTextHub, task: str, member: str | None = None) -> None:
         super().__init__(hub)
         self.task = task
+        self.member = member
         self._attr_translation_placeholders = {"task": TASK_LABELS.get(task, task)}
-        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+        device = bridge_identifier(hub.site_id)
+        if member is not None:
+            device = member_identifier(hub.site_id, member)
+        self._attr_device_info = DeviceInfo(identifiers={device})
 
     @property
     def unique_id(self) -> str:
-        """``<bridge_id>/bridge/model_<task>``."""
-        return bridge_unique_id(self.hub.bridge_id, f"{MODEL_KIND}_{self.task}")
+        """``<site_id>/bridge/model_<task>``, or ``<site_id>/bridges/<bridge_id>/model_<task>``."""
+        kind = f"{MODEL_KIND}_{self.task}"
+        if self.member is None:
+            return bridge_unique_id(self.hub.site_id, kind)
+        return member_unique_id(self.hub.site_id, self.member, kind)
+
+    def _models(self) -> dict[str, dict[str, Any]]:
+        if self.member is None:
+            return self.hub.models()
+        return self.hub.bridges.peek(self.member).models()
 
     async def async_added_to_hass(self) -> None:
         """Follow the bridge's info, where the models' status is."""
@@ -193,17 +250,19 @@ class ModelProblem(ImageToTextEntity, BinarySensorEntity):
     @property
     def available(self) -> bool:
         """The bridge is online and still has this task's model."""
-        return self.hub.online and self.task in self.hub.models()
+        if self.member is not None and not self.hub.bridges.peek(self.member).online:
+            return False
+        return self.hub.online and self.task in self._models()
 
     @property
     def is_on(self) -> bool:
         """The model failed to load."""
-        return model_failed(self.hub.models().get(self.task))
+        return model_failed(self._models().get(self.task))
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
         """Which model, its status, and the bridge's reason when it failed."""
-        model = self.hub.models().get(self.task, {})
+        model = self._models().get(self.task, {})
         attributes = {key: model.get(key) for key in ("engine", "model", "status", "error")}
         return fit(attributes, MAX_ATTRIBUTES_BYTES)
 

@@ -1,8 +1,9 @@
 """Config flow: a bridge is added by its base topic, by hand or when its retained info appears.
 
-One entry per bridge: the base topic is the unique id. MQTT discovery (the ``mqtt`` key of the
-manifest) starts a flow when ``image_to_text/bridge/info`` is seen; the flow checks the payload is
-the bridge's info before offering it. A bridge added by hand is looked for first: without Home
+One entry per site (a bridge, or a group of bridges): the base topic is the unique id. MQTT
+discovery (the ``mqtt`` key of the manifest) starts a flow when ``image_to_text/bridge/info`` or a
+group member's ``image_to_text/bridges/<id>/info`` is seen; the flow checks the payload is a
+bridge's info before offering it. A bridge added by hand is looked for first: without Home
 Assistant's MQTT integration the flow stops with the reason, and a base topic on which no bridge
 answers within a few seconds (a typo, or a bridge not running yet) is added only when the user
 says so.
@@ -18,7 +19,7 @@ from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigFlow
 from homeassistant.core import callback
 
-from .const import CONF_BASE_TOPIC, DEFAULT_BASE_TOPIC, DOMAIN
+from .const import CONF_BASE_TOPIC, DEFAULT_BASE_TOPIC, DOMAIN, MEMBERS_PART
 from .migrate import CURRENT_VERSION
 from .options_flow import ImageToTextOptionsFlow
 from .protocol import ProtocolError, Topics, parse_info
@@ -41,6 +42,16 @@ def clean_base_topic(value: str) -> str:
     if not topic or any(char in topic for char in "+#\0") or topic.startswith("$"):
         raise ValueError(value)
     return topic
+
+
+def discovery_base(topic: str) -> str | None:
+    """The base topic of ``<base>/bridge/info`` or ``<base>/bridges/<id>/info``; else None."""
+    if topic.endswith(INFO_SUFFIX):
+        return topic[: -len(INFO_SUFFIX)]
+    parts = topic.rsplit("/", 3)
+    if len(parts) == 4 and parts[1] == MEMBERS_PART and parts[2] and parts[3] == "info":
+        return parts[0]
+    return None
 
 
 def entry_title(base_topic: str) -> str:
@@ -85,14 +96,16 @@ class ImageToTextConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
         """A bridge's retained info appeared: offer it, once per base topic."""
         topic = discovery_info.topic
-        if not topic.endswith(INFO_SUFFIX) or not discovery_info.payload:
+        base = discovery_base(topic)
+        if base is None or not discovery_info.payload:
             return self.async_abort(reason="invalid_discovery_info")
         try:
-            base_topic = clean_base_topic(topic[: -len(INFO_SUFFIX)])
+            base_topic = clean_base_topic(base)
             parse_info(discovery_info.payload)
         except (ValueError, ProtocolError):
             return self.async_abort(reason="invalid_discovery_info")
-        if Topics(base_topic).info != topic:
+        topics = Topics(base_topic)
+        if topics.info != topic and topics.member_of(topic) is None:
             return self.async_abort(reason="invalid_discovery_info")
         await self.async_set_unique_id(base_topic)
         self._abort_if_unique_id_configured()
@@ -138,16 +151,20 @@ class ImageToTextConfigFlow(ConfigFlow, domain=DOMAIN):
                 return
             answered.set()
 
-        unsubscribe = await mqtt.async_subscribe(
-            self.hass, Topics(base_topic).info, _info_received, qos=1
-        )
+        topics = Topics(base_topic)
+        # A single bridge's info, or any bridge's own (a group has no single-bridge info).
+        unsubscribe = [
+            await mqtt.async_subscribe(self.hass, topic, _info_received, qos=1)
+            for topic in (topics.info, topics.member_infos)
+        ]
         try:
             async with asyncio.timeout(INFO_WAIT_SECONDS):
                 await answered.wait()
         except TimeoutError:
             return False
         finally:
-            unsubscribe()
+            for stop in unsubscribe:
+                stop()
         return True
 
     async def async_step_reconfigure(

@@ -84,6 +84,20 @@ def bridge_identifier(bridge_id: str) -> tuple[str, str]:
     return (DOMAIN, f"{bridge_id}/{BRIDGE_PART}")
 
 
+#: Members of a bridge group are devices of their own: ``<site_id>/bridges/<bridge_id>``.
+MEMBERS_PART: Final = "bridges"
+
+
+def member_identifier(site_id: str, bridge_id: str) -> tuple[str, str]:
+    """Device registry identifier of one bridge of a group."""
+    return (DOMAIN, f"{site_id}/{MEMBERS_PART}/{bridge_id}")
+
+
+def member_unique_id(site_id: str, bridge_id: str, kind: str) -> str:
+    """Unique id of one entity of one bridge of a group (``kind``: connectivity, ...)."""
+    return f"{site_id}/{MEMBERS_PART}/{bridge_id}/{kind}"
+
+
 def camera_identifier(bridge_id: str, camera: str) -> tuple[str, str]:
     """Device registry identifier of one camera's device."""
     return (DOMAIN, f"{bridge_id}/{camera}")

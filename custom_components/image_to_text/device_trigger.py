@@ -31,6 +31,7 @@ from .const import (
     BRIDGE_PART,
     DOMAIN,
     EVENT_RESULT,
+    MEMBERS_PART,
     TASK_CAPTION,
     TASK_FACES,
     TASK_OCR,
@@ -92,7 +93,8 @@ def _camera_of_device(
 ) -> tuple[str, dict[str, Any] | None] | None:
     """The bridge camera a device stands for, with its info (None while unknown), or None.
 
-    The bridge device itself, and devices of other integrations, have no camera.
+    The bridge device itself, a group member's device (``<site_id>/bridges/<bridge_id>``) and
+    devices of other integrations have no camera.
     """
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
@@ -104,10 +106,12 @@ def _camera_of_device(
         for domain, identifier in device.identifiers:
             if domain != DOMAIN or "/" not in identifier:
                 continue
-            camera = identifier.rsplit("/", 1)[1]  # <bridge_id>/<camera>: read from the right
-            if camera == BRIDGE_PART:
-                return None
+            camera = identifier.rsplit("/", 1)[1]  # <site_id>/<camera>: read from the right
             hub = getattr(getattr(entry, "runtime_data", None), "hub", None)
+            site_id = getattr(hub, "site_id", None)
+            member = f"{site_id}/{MEMBERS_PART}/" if site_id else f"/{MEMBERS_PART}/"
+            if camera == BRIDGE_PART or member in identifier:
+                return None
             cameras = getattr(hub, "cameras", None) or {}
             return camera, cameras.get(camera)
     return None

@@ -30,7 +30,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant,
     entry: ConfigEntry,
 ) -> dict[str, Any]:
-    """The entry, the bridge's info and counters, and its latest results, images and errors."""
+    """The entry, its bridges, their info and counters, and the latest results, images, errors."""
     hub = entry.runtime_data.hub
     info = hub.info or {}
     data = {
@@ -41,9 +41,23 @@ async def async_get_config_entry_diagnostics(
         },
         "bridge": {
             "base_topic": hub.base_topic,
+            "site_id": hub.site_id,
             "online": hub.online,
             "ignored_payloads": hub.ignored_payloads,
         },
+        "bridges": [
+            {
+                "bridge_id": bridge.name,
+                "topics": "legacy" if bridge.bridge_id is None else "own",
+                "share": (bridge.info or {}).get("share"),
+                "online": bridge.online,
+                "state": {True: "online", False: "offline", None: None}[bridge.state],
+                "version": (bridge.info or {}).get("version"),
+                "cameras": sorted(bridge.cameras()),
+                "published_at": (bridge.info or {}).get("published_at"),
+            }
+            for bridge in hub.bridges.all()
+        ],
         "info": info,
         "counters": info.get("counters", {}),
         "last_results": {

@@ -38,7 +38,7 @@ EntityFactories = dict[str, Callable[[], Entity]]
 
 
 class ImageToTextEntity(Entity):
-    """An entity of one bridge: unavailable whenever the bridge is offline."""
+    """An entity of one site: unavailable whenever its bridges are offline."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
@@ -48,11 +48,11 @@ class ImageToTextEntity(Entity):
 
     @property
     def available(self) -> bool:
-        """Every entity follows the bridge: offline (or no info yet) means unavailable."""
+        """Every entity follows the bridges: all offline (or no info yet) means unavailable."""
         return self.hub.online
 
     async def async_added_to_hass(self) -> None:
-        """Follow the bridge's availability."""
+        """Follow the bridges' availability."""
         await super().async_added_to_hass()
         self.async_on_remove(
             async_dispatcher_connect(
@@ -78,17 +78,17 @@ class CameraEntity(ImageToTextEntity):
         self.task = task
         self.kind = kind
         self._attr_device_info = DeviceInfo(
-            identifiers={camera_identifier(hub.bridge_id, camera)},
+            identifiers={camera_identifier(hub.site_id, camera)},
             name=camera_display_name(camera),
             manufacturer="image-to-text",
             model="Camera",
-            via_device=bridge_identifier(hub.bridge_id),
+            via_device=bridge_identifier(hub.site_id),
         )
 
     @property
     def unique_id(self) -> str:
         """``<bridge_id>/<camera>/<task>/<kind>``, following the bridge's id if it changes."""
-        return entity_unique_id(self.hub.bridge_id, self.camera, self.task, self.kind)
+        return entity_unique_id(self.hub.site_id, self.camera, self.task, self.kind)
 
     def _keep_entity_id(self, domain: str) -> None:
         """Suggest the entity id this entity always had (``event.front_door_caption``).
@@ -111,8 +111,13 @@ class CameraEntity(ImageToTextEntity):
 
     @property
     def available(self) -> bool:
-        """The bridge is online and still has this entity's camera (and task)."""
-        return self.hub.online and self.still_provided()
+        """A bridge that has this entity's camera (and task) is online.
+
+        Of a group, any one bridge serving the camera will do; an entity of the camera as a whole
+        (health, announcements: not one of its tasks) follows any bridge that lists the camera.
+        """
+        task = self.task if self.task in self.hub.tasks(self.camera) else None
+        return self.still_provided() and self.hub.serves(self.camera, task)
 
     async def async_added_to_hass(self) -> None:
         """Also watch the bridge's info: a camera or task may leave or come back."""
@@ -156,7 +161,7 @@ def async_follow_cameras(
     @callback
     def _update(_info: dict[str, Any] | None = None) -> None:
         factories = wanted(hub) if hub.info is not None else {}
-        prefix = len(hub.bridge_id) + 1
+        prefix = len(hub.site_id) + 1
         new = [
             _build(uid[prefix:], factory)
             for uid, factory in factories.items()

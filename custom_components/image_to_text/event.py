@@ -39,7 +39,7 @@ async def async_setup_entry(
 
 def _wanted(hub: ImageToTextHub) -> EntityFactories:
     return {
-        entity_unique_id(hub.bridge_id, camera, task, "event"): partial(
+        entity_unique_id(hub.site_id, camera, task, "event"): partial(
             ResultEvent, hub, camera, task
         )
         for camera in hub.cameras

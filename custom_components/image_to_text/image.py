@@ -34,7 +34,7 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            entity_unique_id(hub.bridge_id, camera, task, "image"): (
+            entity_unique_id(hub.site_id, camera, task, "image"): (
                 partial(AnalysedFrame, hass, hub, camera, task)
             )
             for camera in hub.cameras

@@ -17,6 +17,8 @@ from .const import DOMAIN
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
+    from .bridges import BridgeSet
+
 ISSUE_MODEL_FAILED = "model_failed"
 MODEL_FAILED = "failed"
 _MAX_REASON = 500
@@ -31,28 +33,47 @@ def model_failed(model: dict[str, Any] | None) -> bool:
     return isinstance(model, dict) and model.get("status") == MODEL_FAILED
 
 
+def model_failures(bridges: BridgeSet) -> dict[str, tuple[str | None, str, dict[str, Any]]]:
+    """Every model of the site's bridges: issue key -> (group member or None, task, model).
+
+    A single bridge's keys are its task names (as they always were); a group member's are
+    ``<task>@<bridge_id>``, one issue per bridge whose model failed.
+    """
+    found: dict[str, tuple[str | None, str, dict[str, Any]]] = {}
+    for bridge in bridges.all():
+        for task, model in bridge.models().items():
+            if bridge.shared:
+                found[f"{task}@{bridge.name}"] = (bridge.name, task, model)
+            else:
+                found[task] = (None, task, model)
+    return found
+
+
 @callback
 def async_update_model_issues(
-    hass: HomeAssistant, entry_id: str, base_topic: str, models: dict[str, dict[str, Any]]
+    hass: HomeAssistant,
+    entry_id: str,
+    base_topic: str,
+    models: dict[str, tuple[str | None, str, dict[str, Any]]],
 ) -> None:
-    """Raise an issue for each failed model of one bridge, and clear the others'."""
+    """Raise an issue for each failed model of the site's bridges, and clear the others'."""
     prefix = _prefix(entry_id)
-    for task, model in models.items():
+    for key, (member, task, model) in models.items():
         if not model_failed(model):
-            ir.async_delete_issue(hass, DOMAIN, f"{prefix}{task}")
+            ir.async_delete_issue(hass, DOMAIN, f"{prefix}{key}")
             continue
         reason = str(model.get("error") or "the bridge gave no reason")
         ir.async_create_issue(
             hass,
             DOMAIN,
-            f"{prefix}{task}",
+            f"{prefix}{key}",
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_MODEL_FAILED,
             translation_placeholders={
                 "task": task,
                 "model": str(model.get("model") or task),
-                "bridge": base_topic,
+                "bridge": base_topic if member is None else f"{member} ({base_topic})",
                 "error": reason[:_MAX_REASON],
             },
         )

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 #: Result fields that change with every frame: kept as attributes, never written to the recorder.
 PER_FRAME_ATTRIBUTES: Final = frozenset(
-    {"frame_id", "captured_at", "published_at", "latency_ms", "received_at"}
+    {"frame_id", "captured_at", "published_at", "latency_ms", "received_at", "bridge_id"}
 )
 #: Under the recorder's 16 KiB for state attributes, with room for Home Assistant's own.
 MAX_ATTRIBUTES_BYTES: Final = 12 * 1024

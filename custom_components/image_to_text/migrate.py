@@ -19,6 +19,7 @@ from .const import (
     BRIDGE_PART,
     CONF_BASE_TOPIC,
     DOMAIN,
+    MEMBERS_PART,
     bridge_identifier,
     bridge_unique_id,
     camera_identifier,
@@ -107,12 +108,14 @@ def _v1_entity_id(
 
 
 def known_bridge_id(hass: HomeAssistant, entry: ConfigEntry) -> str | None:
-    """The bridge id this entry's ids use: its bridge device's identifier says it."""
+    """The site id this entry's ids use: its bridge device's identifier says it."""
     suffix = f"/{BRIDGE_PART}"
+    member = f"/{MEMBERS_PART}"  # ``<site>/bridges/bridge``: a group member named "bridge"
     for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id):
         for domain, value in device.identifiers:
-            if domain == DOMAIN and value.endswith(suffix) and len(value) > len(suffix):
-                return value[: -len(suffix)]
+            site = value[: -len(suffix)]
+            if domain == DOMAIN and value.endswith(suffix) and site and not site.endswith(member):
+                return site
     return None
 
 

@@ -31,9 +31,16 @@ RESERVED_CAMERA_NAMES: Final = frozenset({"bridge", "bridges", "request", "faces
 _CAMERA_NAME = re.compile(CAMERA_NAME_PATTERN)
 
 _RESULT_STRINGS: Final = ("camera", "task", "text")
-_RESULT_OPTIONAL_STRINGS: Final = ("frame_id", "model", "captured_at", "published_at")
+_RESULT_OPTIONAL_STRINGS: Final = (
+    "frame_id",
+    "model",
+    "captured_at",
+    "published_at",
+    "bridge_id",
+)
 _ERROR_STRINGS: Final = ("camera", "error")
-_ERROR_OPTIONAL_STRINGS: Final = ("detail", "task", "model")
+_ERROR_OPTIONAL_STRINGS: Final = ("detail", "task", "model", "bridge_id")
+_INFO_OPTIONAL_STRINGS: Final = ("bridge_id", "site_id", "share", "version", "base_topic")
 
 
 def is_camera_name(name: object) -> bool:
@@ -64,6 +71,23 @@ class Topics:
     def info(self) -> str:
         """Retained info JSON: cameras, models, counters."""
         return f"{self.base}/bridge/info"
+
+    @property
+    def member_states(self) -> str:
+        """Subscription to every bridge's own retained state: ``<base>/bridges/<id>/state``."""
+        return f"{self.base}/bridges/+/state"
+
+    @property
+    def member_infos(self) -> str:
+        """Subscription to every bridge's own retained info: ``<base>/bridges/<id>/info``."""
+        return f"{self.base}/bridges/+/info"
+
+    def member_of(self, topic: str) -> str | None:
+        """The ``bridge_id`` of a ``<base>/bridges/<id>/...`` topic; None for any other topic."""
+        levels = self.split(topic)
+        if levels is None or len(levels) != 3 or levels[0] != "bridges" or not levels[1]:
+            return None
+        return levels[1]
 
     def result(self, camera: str, task: str) -> str:
         """Retained result JSON of one camera and task."""
@@ -140,6 +164,8 @@ def parse_result(
         raise ProtocolError(f"payload is for {data['camera']}/{data['task']}, not {camera}/{task}")
     if data.get("latency_ms") is not None and not _is_number(data["latency_ms"]):
         raise ProtocolError("field 'latency_ms' is not a number")
+    if "newest" in data and not isinstance(data["newest"], bool):
+        raise ProtocolError("field 'newest' is not true or false")
     if data["task"] == "meter" and not _is_number(data.get("value")):
         raise ProtocolError("meter result without a numeric 'value'")
     if "lines" in data and not isinstance(data["lines"], list):
@@ -180,8 +206,13 @@ def parse_error(payload: bytes | bytearray | str) -> dict[str, Any]:
 
 
 def parse_info(payload: bytes | bytearray | str) -> dict[str, Any]:
-    """The bridge's info: every camera with its tasks (and meter settings), and counters."""
+    """The bridge's info: every camera with its tasks (and meter settings), and counters.
+
+    ``bridge_id``, ``site_id`` (what unique ids derive from) and ``share`` (the bridge's group,
+    or null) are strings when present.
+    """
     data = _decode_object(payload)
+    _optional_strings(data, _INFO_OPTIONAL_STRINGS)
     cameras = data.get("cameras")
     if not isinstance(cameras, dict):
         raise ProtocolError("field 'cameras' missing or not an object")

@@ -69,11 +69,11 @@ def _wanted(hub: ImageToTextHub) -> EntityFactories:
     for camera in hub.cameras:
         for task in hub.tasks(camera):
             sensor_class = classes.get(task, TextSensor)
-            wanted[entity_unique_id(hub.bridge_id, camera, task, "text")] = partial(
+            wanted[entity_unique_id(hub.site_id, camera, task, "text")] = partial(
                 sensor_class, hub, camera, task
             )
         for health in HEALTH_SENSORS:
-            wanted[entity_unique_id(hub.bridge_id, camera, HEALTH_TASK, health.kind)] = partial(
+            wanted[entity_unique_id(hub.site_id, camera, HEALTH_TASK, health.kind)] = partial(
                 health, hub, camera
             )
     return wanted
@@ -115,6 +115,8 @@ class ResultSensor(CameraEntity, SensorEntity):
         if result is None:
             return None
         attributes = {key: result.get(key) for key in RESULT_ATTRIBUTES}
+        if isinstance(result.get("bridge_id"), str):
+            attributes["bridge_id"] = result["bridge_id"]  # which bridge of a group answered
         attributes.update(self._more_attributes(result))
         return fit(attributes, MAX_ATTRIBUTES_BYTES)
 

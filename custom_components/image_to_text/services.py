@@ -320,7 +320,7 @@ def _camera_name(hass: HomeAssistant, entry: ConfigEntry, value: str) -> str:
     device = dr.async_get(hass).async_get(value)
     if device is None:
         return value
-    prefix = f"{entry.runtime_data.hub.bridge_id}/"
+    prefix = f"{entry.runtime_data.hub.site_id}/"
     for domain, identifier in device.identifiers:
         if domain == DOMAIN and identifier.startswith(prefix):
             camera = identifier[len(prefix) :]

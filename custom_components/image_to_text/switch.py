@@ -52,7 +52,7 @@ async def async_setup_entry(
 
     def wanted(hub: ImageToTextHub) -> EntityFactories:
         return {
-            entity_unique_id(hub.bridge_id, camera, ANNOUNCE_TASK, SWITCH_KIND): (
+            entity_unique_id(hub.site_id, camera, ANNOUNCE_TASK, SWITCH_KIND): (
                 partial(CameraAnnouncements, hub, announcer, camera)
             )
             for camera in sorted(announcer.cameras)
@@ -94,12 +94,12 @@ class BridgeAnnouncements(_MuteSwitch, ImageToTextEntity):
     def __init__(self, hub: ImageToTextHub, announcer: Announcer) -> None:
         ImageToTextEntity.__init__(self, hub)
         self._announcer = announcer
-        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.bridge_id)})
+        self._attr_device_info = DeviceInfo(identifiers={bridge_identifier(hub.site_id)})
 
     @property
     def unique_id(self) -> str:
         """``<bridge_id>/bridge/announcements``."""
-        return bridge_unique_id(self.hub.bridge_id, "announcements")
+        return bridge_unique_id(self.hub.site_id, "announcements")
 
     @property
     def available(self) -> bool:

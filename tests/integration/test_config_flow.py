@@ -278,7 +278,7 @@ def test_the_manifest_asks_for_mqtt_and_discovers_the_bridges_info() -> None:
     hacs = json.loads((REPO / "hacs.json").read_text())
 
     assert manifest["dependencies"] == ["mqtt"]
-    assert manifest["mqtt"] == [f"{BASE}/bridge/info"]
+    assert manifest["mqtt"] == [f"{BASE}/bridge/info", f"{BASE}/bridges/+/info"]
     assert manifest["config_flow"] is True
     assert manifest["iot_class"] == "local_push"
     assert manifest["version"]

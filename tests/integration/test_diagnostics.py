@@ -32,7 +32,14 @@ async def test_diagnostics_show_the_bridges_info_counters_and_latest_results(
     info = load_protocol_fixture("info")
     assert diagnostics["entry"]["data"] == {"base_topic": BASE}
     assert diagnostics["entry"]["options"] == {"keywords": ["person"]}
-    assert diagnostics["bridge"] == {"base_topic": BASE, "online": True, "ignored_payloads": 0}
+    assert diagnostics["bridge"] == {
+        "base_topic": BASE,
+        "site_id": BASE,
+        "online": True,
+        "ignored_payloads": 0,
+    }
+    (bridge,) = diagnostics["bridges"]
+    assert (bridge["bridge_id"], bridge["topics"], bridge["online"]) == (BASE, "legacy", True)
     assert diagnostics["info"] == info
     assert diagnostics["counters"] == info["counters"]
     assert diagnostics["last_results"] == {"front_door/caption": result}

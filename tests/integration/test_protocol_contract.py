@@ -54,6 +54,7 @@ def test_every_shared_fixture_is_known_to_this_suite() -> None:
         *ERROR_FIXTURES,
         *FACES_COMMAND_FIXTURES,
         "info",
+        "bridges_info",
         "request",
         "camera_names",
     }
@@ -110,6 +111,15 @@ def test_the_bridges_info_parses_with_its_cameras_tasks_and_counters() -> None:
     assert info["counters"]["front_door"]["superseded"] == 1
 
 
+def test_a_group_members_info_parses_with_its_bridge_site_and_group() -> None:
+    info = parse_info(_raw("bridges_info"))
+    assert (info["bridge_id"], info["site_id"], info["share"]) == ("nuc", "image_to_text", "home")
+    assert info["cameras"]["front_door"]["tasks"] == ["caption"]
+    assert info["counters"]["gas_meter"]["results"] == 4
+    # a single bridge's info has no group: null is allowed
+    assert parse_info(_with("bridges_info", share=None))["share"] is None
+
+
 def test_the_bridge_state_is_online_or_offline_and_nothing_else() -> None:
     assert parse_state(b"online") is True
     assert parse_state("offline") is False
@@ -126,6 +136,11 @@ def test_topics_are_built_under_the_base_topic() -> None:
     assert topics.error("front_door") == "home/itt/front_door/error"
     assert topics.split("home/itt/front_door/caption") == ["front_door", "caption"]
     assert topics.split("elsewhere/front_door/caption") is None
+    assert topics.member_states == "home/itt/bridges/+/state"
+    assert topics.member_infos == "home/itt/bridges/+/info"
+    assert topics.member_of("home/itt/bridges/nuc/state") == "nuc"
+    assert topics.member_of("home/itt/bridges/nuc") is None
+    assert topics.member_of("home/itt/front_door/caption/image") is None
 
 
 def _without(name: str, key: str) -> str:
@@ -153,6 +168,8 @@ BAD_RESULTS = {
     "faces not a list": _with("faces_result", faces="Anna"),
     "names not strings": _with("faces_result", names=[1]),
     "a face without a box": _with("faces_result", faces=[{"name": "Anna", "distance": 0.3}]),
+    "bridge id a number": _with("caption_result", bridge_id=3),
+    "newest not a boolean": _with("caption_result", newest="false"),
     "a distance a string": _with(
         "faces_result", faces=[{"name": "Anna", "distance": "near", "box": [0, 0, 9, 9]}]
     ),
@@ -171,6 +188,8 @@ BAD_INFOS = {
     "tasks not a list": _with("info", cameras={"front": {"tasks": "caption"}}),
     "meter not an object": _with("info", cameras={"m": {"tasks": ["meter"], "meter": 3}}),
     "counters not objects": _with("info", counters={"front_door": 3}),
+    "site id a number": _with("bridges_info", site_id=1),
+    "share a list": _with("bridges_info", share=["home"]),
 }
 
 
