@@ -110,7 +110,9 @@ class Publisher:
         if wanted and output.preview is not None:
             jpeg = await _drawn(output.preview, work)
             if jpeg is not None:
-                publishes.append(transport.publish(self.topics.image(name, task), jpeg, retain=True))
+                publishes.append(
+                    transport.publish(self.topics.image(name, task), jpeg, retain=True)
+                )
         elif wanted and work.image is not None:
             if work.preview is None:
                 work.preview = asyncio.ensure_future(
