@@ -193,15 +193,7 @@ class MqttTransport:
             self.client.ack(message.mid, message.qos)
 
     def _subscribe(self, topics: list[str], always: list[str] | None = None) -> None:
-        """Subscribe; ``always`` topics get their retained messages on every resume too."""
-        if self.protocol == 5:
-            # retainHandling=1: retained frames only on a new subscription, not on every resume.
-            fresh, every = (SubscribeOptions(qos=1, retainHandling=h) for h in (1, 0))
-            wanted: list[tuple[str, Any]] = [(t, fresh) for t in topics]
-            wanted += [(t, every) for t in always or ()]
-        else:
-            wanted = [(t, 1) for t in [*topics, *(always or ())]]
-        if wanted:
+        if wanted := subscription_options(self.protocol, topics, always or []):
             self.client.subscribe(wanted)
 
     def resubscribe(self, subscriptions: Iterable[str]) -> None:
@@ -312,3 +304,12 @@ class MqttTransport:
     async def wait_first_connect(self) -> None:
         """Wait for the first successful connect; raise ``TransportError`` if it was refused."""
         await asyncio.shield(self._first_connect)
+
+
+def subscription_options(protocol: int, topics: list[str], always: list[str]) -> list[Any]:
+    """What to subscribe with; ``always`` topics get their retained messages on every resume."""
+    if protocol != 5:
+        return [(t, 1) for t in [*topics, *always]]
+    # retainHandling=1: retained frames only on a new subscription, not on every resume.
+    fresh, every = (SubscribeOptions(qos=1, retainHandling=h) for h in (1, 0))
+    return [(t, fresh) for t in topics] + [(t, every) for t in always]
