@@ -61,9 +61,10 @@ def revision(config: Any) -> str:
     return digest.hexdigest()
 
 
-def cache_key(config: Any, image_shape: tuple[int, int]) -> str:
-    """One folder name per model revision, input size and OpenVINO/NNCF versions."""
+def cache_key(config: Any, image_shape: tuple[int, int], *, quantize: bool = True) -> str:
+    """One folder name per model revision, input size, form and OpenVINO/NNCF versions."""
     parts = [
+        "int8" if quantize else "float",
         str(getattr(config, "_name_or_path", "")),
         revision(config),
         importlib.metadata.version("openvino"),
@@ -117,25 +118,28 @@ def compile_vision(
     threads: int,
     bf16: bool,
     folder: Path | None = None,
+    quantize: bool = True,
 ) -> OpenVinoVision:
     """``vision`` converted (or read from the cache), int8-quantized, compiled for this CPU.
 
     ``calibration``: pixel batches as the processor makes them (the parity check's frame and
-    a few more); NNCF sets the int8 ranges from them.
+    a few more); NNCF sets the int8 ranges from them.  ``quantize=False`` (benchmarks): no
+    int8, the encoder at the inference precision alone (bf16 or fp32).
     """
     import openvino as ov
 
     started = time.perf_counter()
     height, width = calibration[0].shape[-2:]
-    folder = folder or cache_root() / cache_key(config, (int(height), int(width)))
+    size = (int(height), int(width))
+    folder = folder or cache_root() / cache_key(config, size, quantize=quantize)
     xml = folder / "vision.xml"
     core = ov.Core()
     cached = xml.is_file()
-    if cached:
-        model = core.read_model(xml)
-    else:
-        model = _convert(vision, calibration, (int(height), int(width)))
-        _save(model, folder)
+    if not cached:
+        _save(_convert(vision, calibration, size, quantize=quantize), folder)
+    # Always compile what is on disk: a freshly converted model may still share memory with
+    # the torch weights, which are let go once it is accepted.
+    model = core.read_model(xml)
     properties = {
         "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
         "INFERENCE_NUM_THREADS": max(1, threads),
@@ -146,7 +150,8 @@ def compile_vision(
     compiled = core.compile_model(model, "CPU", properties)
     seconds = time.perf_counter() - started
     _LOGGER.info(
-        "vision encoder in OpenVINO int8 (%s, %.1f s): %s",
+        "vision encoder in OpenVINO %s (%s, %.1f s): %s",
+        "int8" if quantize else "without int8",
         "cached" if cached else "converted",
         seconds,
         folder,
@@ -155,7 +160,11 @@ def compile_vision(
 
 
 def _convert(
-    vision: torch.nn.Module, calibration: list[torch.Tensor], size: tuple[int, int]
+    vision: torch.nn.Module,
+    calibration: list[torch.Tensor],
+    size: tuple[int, int],
+    *,
+    quantize: bool,
 ) -> Any:
     import nncf
     import openvino as ov
@@ -166,6 +175,8 @@ def _convert(
             example_input=calibration[0].float(),
             input=[ov.PartialShape([-1, 3, *size])],
         )
+    if not quantize:
+        return model
     dataset = nncf.Dataset([batch.float().numpy() for batch in calibration])
     return nncf.quantize(
         model,
@@ -183,8 +194,9 @@ def _save(model: Any, folder: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder.parent))
     try:
         ov.save_model(model, staging / "vision.xml", compress_to_fp16=False)
-        if folder.exists():  # another bridge got there first: keep its copy
+        if (folder / "vision.xml").is_file():  # another bridge got there first: keep its copy
             return
+        shutil.rmtree(folder, ignore_errors=True)  # a broken copy (no vision.xml) goes
         staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
