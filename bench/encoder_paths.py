@@ -29,8 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _support
-import numpy as np
-import torch
+
+from bridge.cli import set_thread_policy
+
+set_thread_policy()  # as the bridge does before torch loads: OpenMP threads spin briefly
+import numpy as np  # noqa: E402 - after the thread policy
+import torch  # noqa: E402 - after the thread policy
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 PATHS = (

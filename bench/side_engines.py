@@ -25,6 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 import _support
 
+from bridge.cli import set_thread_policy
+
+set_thread_policy()  # as the bridge does before torch loads: OpenMP threads spin briefly
+
 RUNS = 6
 
 
