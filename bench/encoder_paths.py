@@ -44,7 +44,7 @@ PATHS = (
     "ort-fp32",
     "ort-int8-dynamic",
     "ort-int8-static",
-    "openvino-bf16",
+    "openvino-fp",
     "openvino-int8",
 )
 
@@ -128,23 +128,27 @@ def openvino_runner(
     vision: torch.nn.Module, form: str, calibration: list[torch.Tensor], work: Path, threads: int
 ) -> Runner:
     from bridge.engines.openvino_vision import compile_vision
+    from bridge.engines.precision import cpu_has
+
+    bf16 = cpu_has("avx512_bf16") or cpu_has("amx_bf16")  # as the bridge decides
 
     compiled = compile_vision(
         vision,
         calibration,
         None,
         threads=threads,
-        bf16=True,
+        bf16=bf16,
         folder=work / f"openvino-{form}",
         quantize=form == "int8",
     )
-    print(f"  openvino-{form}: converted and compiled in {compiled.seconds:.1f} s", flush=True)
+    kind = "bf16" if bf16 else "f32"
+    print(f"  openvino-{form} ({kind} inference): converted, compiled in {compiled.seconds:.1f} s")
     again = compile_vision(
         vision,
         calibration,
         None,
         threads=threads,
-        bf16=True,
+        bf16=bf16,
         folder=work / f"openvino-{form}",
         quantize=form == "int8",
     )
