@@ -7,6 +7,7 @@ costs while its words are noise.  It is built once and kept under ``~/.cache/ima
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import resource
@@ -30,8 +31,13 @@ SIZES = ("base", "small")
 
 
 def blip_model(size: str = "base") -> Path:
-    """A BLIP folder (``save_pretrained`` layout) with random weights; built on first use."""
-    folder = CACHE / f"blip-{size}-random"
+    """A BLIP folder (``save_pretrained`` layout) with random weights; built on first use.
+
+    The vision weights are re-initialised (``reinit_vision``): ``BlipConfig``'s vision
+    initializer_range of 1e-10 would give an encoder whose output (~1e-9) never reaches the
+    decoder, so any precision would pass the parity check and int8 calibration would see zeros.
+    """
+    folder = CACHE / f"blip-{size}-random-v2"
     if (folder / "config.json").exists() and (folder / "vocab.txt").exists():
         return folder
     import torch
@@ -70,6 +76,7 @@ def blip_model(size: str = "base") -> Path:
     tokenizer = BertTokenizer(str(tmp / "vocab.txt"), bos_token="[DEC]")
     torch.manual_seed(0)
     model = BlipForConditionalGeneration(config)
+    reinit_vision(model)
     model.save_pretrained(tmp)
     image_size = config.vision_config.image_size
     image_processor = BlipImageProcessor(size={"height": image_size, "width": image_size})
@@ -77,6 +84,25 @@ def blip_model(size: str = "base") -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
+
+
+def reinit_vision(model: object) -> None:
+    """Vision weights normal(0, 0.02), LayerNorm weight 1 and bias 0, biases 0 (seed 0)."""
+    import torch
+
+    vision = model.vision_model  # type: ignore[attr-defined]
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in vision.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+                module.weight.normal_(0.0, 0.02, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+        vision.embeddings.class_embedding.normal_(0.0, 0.02, generator=generator)
+        vision.embeddings.position_embedding.normal_(0.0, 0.02, generator=generator)
 
 
 # --- frames a camera would send ---
@@ -125,3 +151,22 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return float(np.percentile(np.asarray(values), q))
+
+
+#: The CPU features that decide which precision path is fastest (bench/RESULTS.md).
+FEATURES = ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_name() -> str:
+    """The CPU's model name and the features that matter here, from /proc/cpuinfo."""
+    name, flags = "unknown CPU", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name == "unknown CPU":
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    present = [f for f in FEATURES if f in flags]
+    listed = " ".join(present) or "none of " + " ".join(FEATURES)
+    return f"{name}, {os.cpu_count()} CPUs, features: {listed}"

@@ -329,6 +329,7 @@ def bridge_case(
         trace = run.trace()
         latencies = run.latencies()
         precision = next(iter(run.received.values()))[1].get("model", "")
+        chosen = dict(run.info.get("models", {}).get("caption", {}))
     finally:
         run.stop()
     overhead, pre, post, model_ms, queue_ms, batches = [], [], [], [], [], []
@@ -360,6 +361,7 @@ def bridge_case(
         "peak_rss_mb": memory.get("VmHWM", float("nan")),
         "load_s": load_s,
         "model": precision,
+        "probe": chosen.get("probe"),
         "precision": (
             _precision_from_log(workdir / "bridge.log")
             if args.precision == "auto"
@@ -371,7 +373,7 @@ def bridge_case(
 def _precision_from_log(log: Path) -> str:
     """What ``precision: auto`` chose, from the engine's log line."""
     text = log.read_text(errors="replace")
-    for word in ("mixed", "int8", "fp16", "bf16"):
+    for word in ("mixed", "openvino", "int8", "fp16", "bf16"):
         if f" runs {word}:" in text:
             return f"auto: {word}"
     return "auto: fp32" if "stays fp32" in text else "auto: ?"
@@ -460,7 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cameras", default="1,4", help="camera counts, e.g. 1,4")
     parser.add_argument("--quick", action="store_true", help="fewer frames, small-model parity")
     parser.add_argument(
-        "--precision", default="auto", choices=("auto", "fp32", "bf16", "int8", "mixed", "fp16")
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "int8", "mixed", "fp16", "openvino"),
     )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -482,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         "busy CPU, see RESULTS.md",
     )
     parser.add_argument(
+        "--no-side", action="store_true", help="skip the meter and faces engines' timings"
+    )
+    parser.add_argument(
         "--matrix",
         action="store_true",
         help="also time the engine alone at fp32/bf16/int8/mixed and batch 1/4",
@@ -496,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gather_ms:
         os.environ["BENCH_GATHER_MS"] = str(args.gather_ms)
     model = _support.blip_model(args.size)
-    print(f"# caption speed: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"# caption speed: {_support.cpu_name()} ({platform.machine()})")
     print(f"# model: BlipConfig() random weights ({args.size}), {NEW_TOKENS} new tokens")
     policy = os.environ.get("OMP_WAIT_POLICY")
     print(
@@ -543,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
                 f", after {case['post_model_p50_ms']:.1f}); model {case['model_p50_ms']:.0f} ms "
                 f"per batch of {case['mean_batch']:.1f}; RSS {case['rss_busy_mb']:.0f} MB busy, "
                 f"{case['rss_mb']:.0f} MB idle, {case['peak_rss_mb']:.0f} MB peak (load time); "
+                f"ready {case['load_s']:.1f} s after start; probe {case['probe']}; "
                 f"[load {case['load_average']}]",
                 flush=True,
             )
@@ -551,22 +559,90 @@ def main(argv: list[str] | None = None) -> int:
             results["matrix"] = engine_matrix(
                 model,
                 frames,
-                ["fp32", "bf16", "int8", "mixed"],
+                ["fp32", "bf16", "int8", "mixed", "openvino"],
                 [1, args.batch_size],
                 2 if args.quick else 3,
             )
+    if not args.no_side:
+        results["side"] = _side_engines(model, args.precision)
     parity_rows = []
     if not args.no_parity:
         import precision_check
 
         sizes = ("small",) if args.quick else ("small", "base")
-        parity_rows = precision_check.check(sizes, ("int8", "mixed", "bf16"))
+        parity_rows = precision_check.check(sizes, ("int8", "mixed", "bf16", "openvino"))
         print(precision_check.format_rows(parity_rows))
         results["parity"] = [vars(r) for r in parity_rows]
     _summary(seed, cases)
+    _targets(seed, cases)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0
+
+
+def _side_engines(model: Path, precision: str) -> list[dict[str, Any]]:
+    """The meter and faces engines' time a frame, alone and beside caption batches."""
+    import gc
+
+    import side_engines
+
+    from bridge.config import ModelConfig
+    from bridge.engines.transformers_engine import TransformersEngine
+
+    caption = TransformersEngine(
+        ModelConfig(
+            engine="transformers",
+            model=str(model),
+            precision=precision,  # type: ignore[arg-type]
+            device="cpu",
+            max_new_tokens=NEW_TOKENS,
+        )
+    )
+    caption.load()
+    rows = side_engines.measure(caption)
+    print(f"\nmeter and faces engines, beside the caption model ({caption.precision}):")
+    print(side_engines.format_rows(rows), flush=True)
+    del caption
+    gc.collect()
+    return rows
+
+
+#: Issue 14's targets on a 2-core CPU: x seed (4 cameras), p50 s (1 camera), overhead ms, RSS MB.
+TARGETS = {"ratio": 5.0, "p50_s": 0.35, "overhead_ms": 2.0, "rss_mb": 1200.0}
+
+
+def _targets(seed: dict[str, Any] | None, cases: list[dict[str, Any]]) -> None:
+    """Each target against what this run measured."""
+    one = next((c for c in cases if c["cameras"] == 1), None)
+    four = next((c for c in cases if c["cameras"] == 4), None)
+    rows = []
+    if seed is not None and four is not None:
+        ratio = four["fps"] / seed["fps"]
+        rows.append(("≥ 5x the seed, 4 cameras", f"{ratio:.2f}x", ratio >= TARGETS["ratio"]))
+    if one is not None:
+        rows.append(
+            ("one frame ≤ 0.35 s p50", f"{one['p50_s']:.3f} s", one["p50_s"] <= TARGETS["p50_s"])
+        )
+    for case in cases:
+        overhead = case["overhead_p50_ms"]
+        rows.append(
+            (
+                f"overhead ≤ 2 ms p50, {case['cameras']} camera(s)",
+                f"{overhead:.2f} ms",
+                overhead <= TARGETS["overhead_ms"],
+            )
+        )
+        busy = case["rss_busy_mb"]
+        rows.append(
+            (
+                f"RSS busy ≤ 1.2 GB, {case['cameras']} camera(s)",
+                f"{busy:.0f} MB",
+                busy <= TARGETS["rss_mb"],
+            )
+        )
+    print("\n| target | measured | met |\n|---|---|---|")
+    for name, value, met in rows:
+        print(f"| {name} | {value} | {'yes' if met else '**no**'} |")
 
 
 def _summary(seed: dict[str, Any] | None, cases: list[dict[str, Any]]) -> None:

@@ -39,7 +39,7 @@ from bridge.errors import ConfigError
 from bridge.protocol import camera_name_problem, slug
 
 TASKS = ("caption", "ocr", "meter", "faces")
-Precision = Literal["fp32", "bf16", "int8", "mixed", "fp16", "auto"]
+Precision = Literal["fp32", "bf16", "int8", "mixed", "fp16", "openvino", "auto"]
 #: A bridge id becomes part of Home Assistant unique ids and topics: kept plain.
 BRIDGE_ID = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 #: The model each task runs when its ``models`` entry names no engine (the one place for them).
@@ -195,8 +195,10 @@ class ModelConfig(_Section):
     @field_validator("precision", mode="before")
     @classmethod
     def _known_precision(cls, value: object) -> object:
-        if value not in ("fp32", "bf16", "int8", "mixed", "fp16", "auto"):
-            raise ProblemError(f"expected fp32, bf16, fp16, int8, mixed or auto, got {value!r}")
+        if value not in ("fp32", "bf16", "int8", "mixed", "fp16", "openvino", "auto"):
+            raise ProblemError(
+                f"expected fp32, bf16, fp16, int8, mixed, openvino or auto, got {value!r}"
+            )
         return value
 
     @field_validator("device")

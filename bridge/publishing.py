@@ -216,6 +216,8 @@ class Publisher:
             }
             if worker.error is not None:
                 model["error"] = worker.error.detail
+            elif worker.loaded.is_set():
+                model.update(worker.engine.details())
             models[task] = model
         return build_info(
             version=__version__,

@@ -98,6 +98,10 @@ class Engine(ABC):
         """The enrolled people; with ``enrols_faces``."""
         raise NotImplementedError(f"{self.label} keeps no face database")
 
+    def details(self) -> dict[str, Any]:
+        """What the bridge's info says about the loaded model beyond its name (default: nothing)."""
+        return {}
+
     @property
     def max_batch(self) -> int:
         """How many frames may go through the model in one call."""

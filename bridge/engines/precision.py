@@ -3,10 +3,13 @@
 ``precision: auto`` (the default) runs fp16 on CUDA; on a CPU with AMX (Intel Xeon 4th
 generation and later) ``mixed`` -- the vision encoder in bf16, which AMX multiplies several times
 faster than anything else, and the text decoder's Linear layers in dynamic int8, since decoding a
-token at a time is bound by reading weights, of which int8 reads half -- and elsewhere dynamic
-int8 Linear layers throughout.  Each only after checking, on this very model at load time, that
-the fast form predicts the same next tokens as fp32 (teacher-forced logits, cosine of at least
-``PARITY_MIN_COSINE`` at every step); a model that fails the check stays fp32.
+token at a time is bound by reading weights, of which int8 reads half -- and elsewhere the
+faster, timed at load on the check's frame, of dynamic int8 Linear layers throughout and
+``openvino`` (the vision encoder compiled by OpenVINO in static int8, ``openvino_vision.py``,
+the decoder in dynamic int8), where OpenVINO is installed.  Each only after checking, on this
+very model at load time, that the fast form predicts the same next tokens as fp32
+(teacher-forced logits, cosine of at least ``PARITY_MIN_COSINE`` at every step); a model that
+fails the check stays fp32.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 _LOGGER = logging.getLogger(__name__)
 #: Smallest cosine between fp32 and fast-path next-token logits for ``auto`` to keep the fast path.
@@ -36,6 +39,8 @@ class Converted:
     dtype: Any = None
     #: Per-step cosines of the load-time parity check (``auto`` only).
     parity: list[float] | None = None
+    #: Median seconds per candidate of the load-time speed probe (where there was a choice).
+    probe: dict[str, float] | None = None
 
 
 def choose(
@@ -49,65 +54,190 @@ def choose(
 ) -> Converted:
     """``model`` at the ``wanted`` precision; ``auto`` picks the fast form only if it keeps parity.
 
-    ``reload`` gives a fresh fp32 copy (a failed conversion may have changed ``model`` in place).
+    Where ``auto`` (or ``openvino``) has more than one candidate, each that keeps parity is
+    timed on the check's frame (``probe_seconds``) and the fastest is kept.  ``reload`` gives a
+    fresh fp32 copy (a conversion changes ``model`` in place).
     """
     import torch
 
-    if wanted != "auto":
+    candidates = candidates_for(model, wanted, device)
+    if not candidates:
         return convert(model, wanted, device, torch)
-    if device.startswith("cuda"):
-        candidate = "fp16"
-    else:
-        candidate = "mixed" if cpu_has_amx() and vision_part(model) else "int8"
     try:
         reference = ParityProbe.run(model.to(device), processor, device)
-        fast = convert(model, candidate, device, torch)
-        fast.parity = reference.cosines(fast.model, fast.dtype)
+        calibration = calibration_batches(processor, reference, device)
     except Exception as err:  # noqa: BLE001 - a model the probe cannot drive stays fp32
         _LOGGER.warning(
-            "%s stays fp32: the %s parity check could not run (%s)", label, candidate, err
+            "%s stays fp32: the %s parity check could not run (%s)", label, candidates[0], err
         )
         del model
         return convert(reload(), "fp32", device, torch)
-    worst = min(fast.parity)
-    if worst >= PARITY_MIN_COSINE:
+    trial = Trial(reference, calibration, device, label)
+    for index, candidate in enumerate(candidates):
+        trial.attempt(model if index == 0 else reload(), candidate, timed=len(candidates) > 1)
+        model = None
+    if trial.best is not None:
+        best = trial.best
+        best.probe = trial.seconds or None
         _LOGGER.info(
-            "%s runs %s: next-token logits match fp32 (cosine >= %.4f)", label, candidate, worst
+            "%s runs %s: next-token logits match fp32 (cosine >= %.4f)%s",
+            label,
+            best.precision,
+            min(best.parity or [1.0]),
+            trial.figures(),
         )
-        return fast
-    _LOGGER.warning(
-        "%s stays fp32: %s changes its next-token logits (cosine %.4f < %.2f)",
-        label,
-        candidate,
-        worst,
-        PARITY_MIN_COSINE,
-    )
-    parity = fast.parity
-    del fast, model
+        return best
+    _LOGGER.warning("%s stays fp32: no faster form (%s) kept parity", label, ", ".join(candidates))
     kept = convert(reload(), "fp32", device, torch)
-    kept.parity = parity
+    kept.parity = trial.failed_parity
     return kept
 
 
-def convert(model: Any, precision: str, device: str, torch: Any) -> Converted:
-    """``model`` at ``precision`` on ``device`` (in place where torch allows)."""
+def candidates_for(model: Any, wanted: str, device: str) -> list[str]:
+    """The fast forms worth checking for ``wanted`` (empty: convert as asked, unchecked).
+
+    On a CPU with AMX, ``mixed`` alone (its bf16 runs on AMX, measured fastest there); elsewhere
+    the OpenVINO vision encoder where OpenVINO is installed, and dynamic int8, timed against
+    each other at load.
+    """
+    if wanted not in ("auto", "openvino"):
+        return []
+    if device.startswith("cuda"):
+        return ["fp16"] if wanted == "auto" else []
+    has_vision = vision_part(model) is not None
+    if wanted == "auto" and cpu_has_amx() and has_vision:
+        return ["mixed"]
+    from bridge.engines import openvino_vision
+
+    if has_vision and openvino_vision.available():
+        return ["openvino", "int8"] if wanted == "auto" else ["openvino"]
+    if wanted == "openvino":
+        _LOGGER.warning("precision openvino: OpenVINO and NNCF are not installed; trying int8")
+    return ["int8"]
+
+
+class Trial:
+    """Candidates converted one at a time, each checked against fp32; the fastest kept."""
+
+    def __init__(
+        self, reference: ParityProbe, calibration: list[Any], device: str, label: str
+    ) -> None:
+        self.reference = reference
+        self.calibration = calibration
+        self.device = device
+        self.label = label
+        self.best: Converted | None = None
+        #: Median seconds of a caption of the check's frame, per candidate that kept parity.
+        self.seconds: dict[str, float] = {}
+        self.failed_parity: list[float] | None = None
+
+    def attempt(self, model: Any, candidate: str, *, timed: bool) -> None:
+        """Convert ``model`` to ``candidate``; keep it if it keeps parity and beats the best."""
+        import torch
+
+        try:
+            fast = convert(model, candidate, self.device, torch, calibration=self.calibration)
+            del model
+            fast.parity = self.reference.cosines(fast.model, fast.dtype)
+        except Exception as err:  # noqa: BLE001 - a form that cannot run is not kept
+            _LOGGER.warning("%s: %s could not be checked (%s)", self.label, candidate, err)
+            return
+        worst = min(fast.parity)
+        if worst < PARITY_MIN_COSINE:
+            _LOGGER.warning(
+                "%s: %s not kept: it changes the next-token logits (cosine %.4f < %.2f)",
+                self.label,
+                candidate,
+                worst,
+                PARITY_MIN_COSINE,
+            )
+            self.failed_parity = fast.parity
+            return
+        if timed:
+            self.seconds[fast.precision] = probe_seconds(fast, self.reference)
+        if self.best is None or self.seconds.get(fast.precision, 0.0) < self.seconds.get(
+            self.best.precision, 0.0
+        ):
+            self.best = fast
+
+    def figures(self) -> str:
+        """The probe's timings for the log line (empty when nothing was timed)."""
+        if not self.seconds:
+            return ""
+        timings = ", ".join(f"{name} {value:.3f} s" for name, value in self.seconds.items())
+        return f"; one caption of the check's frame, median: {timings}"
+
+
+#: Timed runs per candidate in the load-time probe (after one warm-up run).
+PROBE_RUNS = 3
+
+
+def probe_seconds(fast: Converted, reference: ParityProbe) -> float:
+    """Median seconds ``fast`` takes to caption the parity check's frame (one warm-up first)."""
+    import statistics
+    import time
+
+    import torch
+
+    pixel_values = reference.inputs["pixel_values"]
+    if fast.dtype is not None:
+        pixel_values = pixel_values.to(fast.dtype)
+    steps = int(reference.sequences.shape[1])
+    times: list[float] = []
+    with torch.inference_mode():
+        for run in range(PROBE_RUNS + 1):
+            started = time.perf_counter()
+            fast.model.generate(
+                pixel_values=pixel_values,
+                max_new_tokens=steps,
+                min_new_tokens=steps,
+                num_beams=1,
+                do_sample=False,
+            )
+            if run:
+                times.append(time.perf_counter() - started)
+    return float(statistics.median(times))
+
+
+def calibration_batches(processor: Any, reference: ParityProbe, device: str) -> list[Any]:
+    """Pixel batches for static int8 ranges: the check's frame and variations of it."""
+    base = probe_image()
+    pictures = [
+        base.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        base.transpose(Image.Transpose.ROTATE_90),
+        ImageOps.invert(base),
+        ImageOps.posterize(base, 3),
+        base.filter(ImageFilter.GaussianBlur(4)),
+        ImageOps.solarize(base.transpose(Image.Transpose.FLIP_TOP_BOTTOM), 128),
+    ]
+    batches = [reference.inputs["pixel_values"]]
+    for picture in pictures:
+        batches.append(processor(images=[picture], return_tensors="pt")["pixel_values"].to(device))
+    return batches
+
+
+def convert(
+    model: Any, precision: str, device: str, torch: Any, calibration: list[Any] | None = None
+) -> Converted:
+    """``model`` at ``precision`` on ``device`` (in place where torch allows).
+
+    ``calibration``: pixel batches for the OpenVINO encoder's int8 ranges (``openvino`` only).
+    """
     done = Converted(model)
-    located = vision_part(model) if precision == "mixed" else None
+    located = vision_part(model) if precision in ("mixed", "openvino") else None
     if precision == "mixed" and device == "cpu" and located is not None:
         in_bf16 = [located, *cross_attention_projections(model)]
-        kept = [(parent, name, getattr(parent, name)) for parent, name in in_bf16]
-        for parent, name, _ in kept:
-            setattr(parent, name, torch.nn.Identity())  # out of quantize_dynamic's reach
-        try:
-            model = quantize_linear_layers(model, torch)
-        finally:
-            for parent, name, module in kept:
-                setattr(parent, name, module)
-        for _, _, module in kept:
-            run_in_bf16(module, torch)
+        model = quantize_linear_layers_except(model, in_bf16, torch)
+        for parent, name in in_bf16:
+            run_in_bf16(getattr(parent, name), torch)
         release_weights_file(model)
         done.precision = "mixed"
-    elif precision in ("int8", "mixed") and device == "cpu":
+    elif precision == "openvino" and device == "cpu" and located is not None:
+        model = quantize_linear_layers_except(model, [located], torch)
+        use_openvino_vision(model, located, calibration or [], torch)
+        release_weights_file(model)
+        done.precision = "openvino"
+    elif precision in ("int8", "mixed", "openvino") and device == "cpu":
         model = quantize_linear_layers(model, torch)
         release_weights_file(model)
         done.precision = "int8"
@@ -120,6 +250,37 @@ def convert(model: Any, precision: str, device: str, torch: Any) -> Converted:
         done.precision = precision
     done.model = model.to(device)
     return done
+
+
+def quantize_linear_layers_except(model: Any, parts: list[tuple[Any, str]], torch: Any) -> Any:
+    """Dynamic int8 for every ``Linear`` layer outside ``parts`` (each a (parent, attribute))."""
+    kept = [(parent, name, getattr(parent, name)) for parent, name in parts]
+    for parent, name, _ in kept:
+        setattr(parent, name, torch.nn.Identity())  # out of quantize_dynamic's reach
+    try:
+        return quantize_linear_layers(model, torch)
+    finally:
+        for parent, name, module in kept:
+            setattr(parent, name, module)
+
+
+def use_openvino_vision(
+    model: Any, located: tuple[Any, str], calibration: list[Any], torch: Any
+) -> None:
+    """Swap the vision encoder for its OpenVINO int8 form; the torch weights are let go."""
+    from bridge.engines.openvino_vision import compile_vision
+
+    parent, name = located
+    if not calibration:
+        raise ValueError("the OpenVINO encoder needs calibration frames")
+    compiled = compile_vision(
+        getattr(parent, name),
+        calibration,
+        model.config,
+        threads=torch.get_num_threads(),
+        bf16=cpu_has("avx512_bf16") or cpu_has("amx_bf16"),
+    )
+    setattr(parent, name, compiled)
 
 
 class ParityProbe:
@@ -294,14 +455,24 @@ def cross_attention_projections(model: Any) -> list[tuple[Any, str]]:
 
 def cpu_has_amx() -> bool:
     """Whether this CPU multiplies bf16 matrices with AMX tiles (Linux: /proc/cpuinfo flags)."""
+    return cpu_has("amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The feature flags of the CPU we run on (Linux: /proc/cpuinfo; empty elsewhere)."""
     try:
         with Path("/proc/cpuinfo").open(encoding="utf-8") as info:
             for line in info:
                 if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
+                    return set(line.split(":", 1)[-1].split())
     except OSError:
         pass
-    return False
+    return set()
+
+
+def cpu_has(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists ``flag`` (``amx_bf16``, ``avx512_bf16``, ...)."""
+    return flag in cpu_flags()
 
 
 def release_weights_file(model: Any) -> None:

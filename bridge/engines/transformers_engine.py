@@ -79,6 +79,8 @@ class TransformersEngine(Engine):
         self.precision = "fp32"
         #: Per-step cosines of the load-time parity check (``auto`` only).
         self.parity: list[float] | None = None
+        #: Median seconds per candidate of the load-time speed probe, where ``auto`` had a choice.
+        self.probe: dict[str, float] | None = None
         self._idle_trim = threading.Timer(0, lambda: None)  # re-armed after every batch
 
     @property
@@ -112,15 +114,25 @@ class TransformersEngine(Engine):
             label=self.model_id,
         )
         model = self.model = converted.model
-        self.precision, self.dtype, self.parity = (
+        self.precision, self.dtype, self.parity, self.probe = (
             converted.precision,
             converted.dtype,
             converted.parity,
+            converted.probe,
         )
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
         self.input_size = _processor_size(processor)
         self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
         give_back_freed_memory()
+
+    def details(self) -> dict[str, Any]:
+        """Precision it runs at, the parity check's worst cosine, the speed probe's figures."""
+        found: dict[str, Any] = {"precision": self.precision}
+        if self.parity:
+            found["parity_min_cosine"] = round(min(self.parity), 5)
+        if self.probe:
+            found["probe"] = {name: round(value, 4) for name, value in self.probe.items()}
+        return found
 
     def _unavailable(self, err: BaseException) -> ModelError:
         reason = str(err).splitlines()[0][:300]

@@ -33,6 +33,12 @@ FONT = font("DejaVuSans-Bold.ttf")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _converted_models_in_the_test_runs_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Conversions the bridge caches (OpenVINO encoders) go to this run's folder, not ~/.cache."""
+    os.environ["IMAGE_TO_TEXT_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path)

@@ -1,0 +1,164 @@
+"""On a CPU without AMX the vision encoder runs in OpenVINO int8, only where it keeps the captions.
+
+The tiny BLIP here has its vision weights re-initialised (normal(0, 0.02), LayerNorm weight 1,
+bias 0) and its decoder's cross-attention weights drawn at normal(0, 0.1): ``BlipConfig``'s
+vision initializer_range of 1e-10 would leave an encoder whose output never reaches the decoder,
+and at 0.02 the tiny decoder's logits for two different pictures still agree to a cosine of
+0.99998, so every parity check would pass whatever encoder ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from bridge.config import ModelConfig
+from bridge.engines import openvino_vision
+from bridge.engines import precision as precision_module
+from bridge.engines.base import EngineOutput, JobOptions
+from bridge.engines.openvino_vision import OpenVinoVision
+from bridge.engines.precision import PARITY_MIN_COSINE, ParityProbe, probe_image, step_cosines
+from bridge.engines.transformers_engine import TransformersEngine
+from tests.bridge.conftest import photo
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+
+@pytest.fixture(scope="module")
+def seeing_blip(tiny_blip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BLIP with vision weights that carry the image through to the decoder."""
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    folder = tmp_path_factory.mktemp("seeing-blip")
+    model = BlipForConditionalGeneration.from_pretrained(tiny_blip)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for module in model.vision_model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+                module.weight.normal_(0.0, 0.02, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+        embeddings = model.vision_model.embeddings
+        embeddings.class_embedding.normal_(0.0, 0.02, generator=generator)
+        embeddings.position_embedding.normal_(0.0, 0.02, generator=generator)
+        for name, module in model.text_decoder.named_modules():
+            if isinstance(module, torch.nn.Linear) and ".crossattention." in name:
+                module.weight.normal_(0.0, 0.1, generator=generator)
+    model.save_pretrained(folder)
+    BlipProcessor.from_pretrained(tiny_blip).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGE_TO_TEXT_CACHE", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+
+
+def engine(model: Path, precision: str) -> TransformersEngine:
+    loaded = TransformersEngine(
+        ModelConfig(
+            engine="transformers",
+            model=str(model),
+            precision=precision,  # type: ignore[arg-type]
+            device="cpu",
+            max_new_tokens=8,
+        )
+    )
+    loaded.load()
+    return loaded
+
+
+def fp32_probe(model: Path) -> ParityProbe:
+    fp32 = engine(model, "fp32")
+    pictures = [probe_image(64), photo(11, (64, 64)), photo(12, (96, 64))]
+    return ParityProbe.run(fp32.model, fp32.processor, "cpu", pictures, max_new_tokens=8)
+
+
+def test_the_image_reaches_the_decoder_of_the_test_model(seeing_blip: Path) -> None:
+    probe = fp32_probe(seeing_blip)
+    # different pictures, different next-token logits: a wrong encoder cannot go unnoticed
+    assert min(step_cosines(probe.logits[:1], probe.logits[1:2])) < 0.9
+    assert min(step_cosines(probe.logits[1:2], probe.logits[2:3])) < 0.9
+
+
+def test_openvino_runs_the_vision_encoder_and_keeps_fp32s_logits(
+    seeing_blip: Path, tmp_path: Path
+) -> None:
+    probe = fp32_probe(seeing_blip)
+    fast = engine(seeing_blip, "openvino")
+    assert fast.precision == "openvino"
+    vision = fast.model.vision_model
+    assert isinstance(vision, OpenVinoVision)
+    assert not vision.cached  # converted on this first start
+    assert not list(vision.parameters())  # the torch copy of the vision weights is gone
+    assert fast.parity is not None
+    assert min(fast.parity) >= PARITY_MIN_COSINE
+    assert min(probe.cosines(fast.model, None)) >= PARITY_MIN_COSINE
+    decoder = fast.model.text_decoder.modules()
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in decoder)
+    (output,) = fast.run_batch([photo(13, (64, 64))], [JobOptions()])
+    assert isinstance(output, EngineOutput)
+    assert output.text
+    assert list((tmp_path / "cache" / "openvino").glob("*/vision.xml"))
+    assert fast.details()["precision"] == "openvino"
+
+
+def test_the_next_start_reads_the_converted_encoder_from_the_cache(seeing_blip: Path) -> None:
+    first = engine(seeing_blip, "openvino")
+    again = engine(seeing_blip, "openvino")
+    assert isinstance(again.model.vision_model, OpenVinoVision)
+    assert again.model.vision_model.cached
+    assert again.parity is not None
+    assert min(again.parity) >= PARITY_MIN_COSINE
+    frames = [photo(14, (64, 64)), photo(15, (80, 64))]
+    options = [JobOptions(), JobOptions()]
+    assert first.run_batch(frames, options) == again.run_batch(frames, options)
+
+
+def test_a_broken_openvino_encoder_is_refused_with_a_log_line(
+    seeing_blip: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_forward = openvino_vision._Outputs.forward
+
+    def shuffled(self: Any, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        last, pooled = real_forward(self, pixel_values)
+        return last.roll(1, dims=-1) * 3.0, pooled  # features shifted and scaled: a bad export
+
+    monkeypatch.setattr(openvino_vision._Outputs, "forward", shuffled)
+    monkeypatch.setattr(precision_module, "cpu_has_amx", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="bridge.engines.precision"):
+        chosen = engine(seeing_blip, "auto")
+    assert chosen.precision == "int8"  # the other candidate, which keeps parity
+    assert not isinstance(chosen.model.vision_model, OpenVinoVision)
+    assert "openvino not kept" in caplog.text
+    assert chosen.probe is None or "openvino" not in chosen.probe
+    forced = engine(seeing_blip, "openvino")
+    assert forced.precision == "fp32"  # asked for openvino alone: it drifts, so fp32
+    assert forced.parity is not None
+    assert min(forced.parity) < PARITY_MIN_COSINE
+
+
+def test_auto_times_both_forms_at_load_and_keeps_the_faster(
+    seeing_blip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(precision_module, "cpu_has_amx", lambda: False)
+    measured = engine(seeing_blip, "auto")
+    assert measured.probe is not None
+    assert set(measured.probe) == {"openvino", "int8"}
+    assert measured.precision == min(measured.probe, key=measured.probe.__getitem__)
+    assert measured.details()["probe"].keys() == {"openvino", "int8"}
+
+    def int8_wins(fast: Any, _reference: ParityProbe) -> float:
+        return 0.1 if fast.precision == "int8" else 0.2
+
+    monkeypatch.setattr(precision_module, "probe_seconds", int8_wins)
+    assert engine(seeing_blip, "auto").precision == "int8"
