@@ -1,11 +1,13 @@
 """Meter displays: per-digit recognition in the configured region, then plausibility checks.
 
 The region (``roi`` or four ``corners``, optional ``rotation``) is warped to a strip with one
-cell per digit; a small CNN of our own (``bridge/meter/digits.pt``, trained on synthetic
-7-segment LCD/LED displays and mechanical drum counters by ``tools/train_meter.py``) reads each
-cell.  In the bridge, a reading that is implausible against the previous value is not
-published; an error event carries it (``raw``, ``value``) and says why.  ``analyze`` on the
-command line only reads: no state, no plausibility.
+cell per digit; a small CNN of our own (``bridge/meter/digits.pt``, trained on real camera crops
+and synthetic displays by ``tools/train_meter.py``) reads each cell's position in tenths of a
+digit, so a drum mid-roll is read, and ``bridge.meter.carry`` decides the digits from the
+positions.  In the bridge, a reading that is implausible against the previous value, or that
+has a digit below the weights' calibrated confidence, is not published; an error event carries
+it (``raw``, ``value``) and says why.  ``analyze`` on the command line only reads: no state,
+no plausibility.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from bridge.config import MeterConfig, ModelConfig
 from bridge.engines.base import Capabilities, Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
 from bridge.meter.geometry import INPUT_SHAPE, RegionError, quad_cells, region_quad
-from bridge.meter.plausibility import judge, set_by_hand
+from bridge.meter.plausibility import MIN_CONFIDENCE, judge, set_by_hand
 from bridge.meter.refine import candidate_quads
 from bridge.meter.state import StateStore
 
@@ -31,6 +33,9 @@ _LOGGER = logging.getLogger(__name__)
 #: Each region is read three times, shifted by this many strip pixels (an eighth of a digit),
 #: and the digit probabilities averaged: a region drawn slightly off still reads right.
 SHIFTS = (-3, 0, 3)
+#: A region in which no digit reaches this confidence shows no display (a wall, a lens cap):
+#: ``meter_unreadable`` rather than a low-confidence guess.
+UNREADABLE_BELOW = 0.3
 #: How much surer (mean log-probability per digit) a refitted region must be to replace the
 #: configured one.
 REFIT_MARGIN = 0.02
@@ -91,6 +96,11 @@ class MeterEngine(Engine):
                 "model_unavailable", f"cannot load the meter digit weights ({err})", self.label
             ) from err
 
+    @property
+    def min_confidence(self) -> float:
+        """Below this a digit is not read: the weights' calibrated threshold, if they have one."""
+        return float(getattr(self.reader, "min_confidence", MIN_CONFIDENCE))
+
     def attach_state(self, path: Path | None) -> None:
         """Turn on plausibility, remembering previous values in ``path`` (None: memory only)."""
         self.store = StateStore(path)
@@ -129,7 +139,7 @@ class MeterEngine(Engine):
         except RegionError as err:
             raise ModelError("meter_unreadable", str(err), self.label) from err
         confidence = [round(p, 3) for p in probs]
-        if all(d > 9 for d in labels):
+        if all(d > 9 or p < UNREADABLE_BELOW for d, p in zip(labels, probs, strict=True)):
             raise MeterError(
                 "meter_unreadable",
                 "no digits could be read in the region",
@@ -169,7 +179,9 @@ class MeterEngine(Engine):
         with self._lock:
             state = self.store.get(camera)
             before = state.to_json()
-            verdict = judge(meter, state, value, confidence, self.clock())
+            verdict = judge(
+                meter, state, value, confidence, self.clock(), min_confidence=self.min_confidence
+            )
             if state.to_json() != before:
                 self.store.save()
         if not verdict.accepted:
