@@ -5,10 +5,13 @@ A drum caught mid-roll shows two digits at once; the recogniser says where the d
 here from that position and from the drum to its right, the way AI-on-the-edge-device does it
 (``ClassFlowCNNGeneral::PointerEvalHybridNew``, rewritten here from its rule, not its code):
 
-* the rightmost drum counts the digit it has passed (``3.7`` reads 3);
 * a drum whose right neighbour is well away from its own roll-over must be at rest, so it
   is rounded when near a whole digit (``3.8`` reads 4: the camera saw it a little off) and
-  truncated otherwise;
+  truncated otherwise (``3.5`` reads 3);
+* the rightmost drum is read the same way, as if its right neighbour were at rest.  (AI-on-
+  the-edge truncates it: ``3.9`` reads 3.  But the dataset labels a drum ``x.9`` once the next
+  digit is nearly centred, and neither a person nor a recogniser can tell 3.9 from 4.0 reliably,
+  so truncating would make every whole last digit a coin toss between two readings.);
 * when the right neighbour has just rolled over to 0 or 1, this drum has rolled with it:
   ``3.6`` or more reads 4;
 * when the right neighbour is still on 9, this drum has not rolled yet: ``4.1`` reads 3
@@ -47,9 +50,7 @@ def drum_digit(position: float, right: tuple[float, int] | None) -> int:
     """
     whole = math.floor(position + 1e-6) % 10
     tenth = math.floor(position * 10 + 1e-6) % 10
-    if right is None:
-        return whole
-    right_position, right_digit = right
+    right_position, right_digit = right if right is not None else (5.0, 5)
     if RIGHT_AT_REST <= right_position <= 10 - RIGHT_AT_REST:
         if tenth <= NEAR_WHOLE or tenth >= 10 - NEAR_WHOLE:
             return round(position) % 10

@@ -30,9 +30,10 @@ def test_whole_digits_read_as_they_are() -> None:
     assert digits_from_positions([0.0, 1.0, 2.0, 3.0, 4.0]) == [0, 1, 2, 3, 4]
 
 
-def test_the_last_drum_counts_the_digit_it_has_passed() -> None:
-    assert digits_from_positions([1.0, 2.0, 3.7]) == [1, 2, 3]
+def test_the_last_drum_reads_the_digit_it_is_nearest_when_near_one_else_the_one_it_passed() -> None:
+    assert digits_from_positions([1.0, 2.0, 3.9]) == [1, 2, 4]
     assert digits_from_positions([1.0, 2.0, 3.2]) == [1, 2, 3]
+    assert digits_from_positions([1.0, 2.0, 3.6]) == [1, 2, 3]
 
 
 def test_a_drum_beside_a_resting_neighbour_is_rounded_when_near_a_digit() -> None:
@@ -52,7 +53,7 @@ def test_a_rollover_carries_into_the_drums_to_its_left() -> None:
 
 def test_a_drum_that_moves_early_is_held_to_its_digit_until_the_neighbour_rolls_over() -> None:
     # the neighbour is at 9.8 (not yet 0): a drum already showing 4.1 still counts 3
-    assert digits_from_positions([4.1, 9.8]) == [3, 9]
+    assert digits_from_positions([4.1, 9.8, 9.5]) == [3, 9, 9]
     # at 9.5 the neighbour is not late enough to drag it: 4.1 is 4
     assert digits_from_positions([4.1, 9.5]) == [4, 9]
 
@@ -64,13 +65,19 @@ def test_sure_positions_read_with_full_confidence() -> None:
 
 
 def test_a_position_on_the_edge_of_two_digits_is_uncertain_not_guessed() -> None:
-    # the last drum, half its mass on 3.9 and half on 4.0: either digit may be right
+    # the last drum, half its mass on 3.6 and half on 3.7: it reads 3 or 4
     probs = np.zeros((2, BINS + 1))
     probs[0, 10] = 1.0
-    probs[1, 39] = probs[1, 40] = 0.5
+    probs[1, 36] = probs[1, 37] = 0.5
     digits, confidence = read_cells(probs)
     assert digits[0] == 1
     assert confidence[1] == pytest.approx(0.5)
+
+
+def test_a_whole_digit_read_a_tenth_either_side_is_still_that_digit() -> None:
+    digits, confidence = read_cells(one_hot(2.0, 5.0, spread=0.4))
+    assert digits == [2, 5]
+    assert confidence == pytest.approx([1.0, 1.0])
 
 
 def test_blank_leading_cells_read_as_blank() -> None:
