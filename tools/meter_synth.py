@@ -733,13 +733,17 @@ def _photograph(
 
 
 def split_options(split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Styles and font families of a split: ``train`` excludes what ``bench`` holds out."""
+    """Styles and font families of a split: ``train`` excludes what ``bench`` holds out.
+
+    A family whose font files this machine lacks (no ``fonts-dseg`` package) is left out.
+    """
+    present = tuple(f for f, files in FAMILIES.items() if files)
     if split == "train":
         return (
             tuple(s for s in STYLES if s not in HELD_OUT_STYLES),
-            tuple(f for f in FAMILIES if f not in HELD_OUT_FAMILIES),
+            tuple(f for f in present if f not in HELD_OUT_FAMILIES),
         )
-    return STYLES, tuple(FAMILIES)
+    return STYLES, present
 
 
 def bench_sample(rng: random.Random) -> Sample:

@@ -1,11 +1,13 @@
 """Meter displays: per-digit recognition in the configured region, then plausibility checks.
 
 The region (``roi`` or four ``corners``, optional ``rotation``) is warped to a strip with one
-cell per digit; a small CNN of our own (``bridge/meter/digits.pt``, trained on synthetic
-7-segment LCD/LED displays and mechanical drum counters by ``tools/train_meter.py``) reads each
-cell.  In the bridge, a reading that is implausible against the previous value is not
-published; an error event carries it (``raw``, ``value``) and says why.  ``analyze`` on the
-command line only reads: no state, no plausibility.
+cell per digit; a small CNN of our own (``bridge/meter/digits.pt``, trained on real camera crops
+and synthetic displays by ``tools/train_meter.py``) reads each cell's position in tenths of a
+digit, so a drum mid-roll is read, and ``bridge.meter.carry`` decides the digits from the
+positions.  In the bridge, a reading that is implausible against the previous value, or that
+has a digit below the weights' calibrated confidence, is not published; an error event carries
+it (``raw``, ``value``) and says why.  ``analyze`` on the command line only reads: no state,
+no plausibility.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bridge.errors import ModelError
 from bridge.meter.annotate import DialMark, draw_reading, encode
 from bridge.meter.dials import DialError, combine, dial_circle, read_dial
 from bridge.meter.geometry import INPUT_SHAPE, Quad, RegionError, quad_cells, region_quad
-from bridge.meter.plausibility import judge, set_by_hand
+from bridge.meter.plausibility import MIN_CONFIDENCE, judge, set_by_hand
 from bridge.meter.refine import candidate_quads
 from bridge.meter.state import StateStore
 
@@ -35,6 +37,9 @@ _LOGGER = logging.getLogger(__name__)
 #: Each region is read three times, shifted by this many strip pixels (an eighth of a digit),
 #: and the digit probabilities averaged: a region drawn slightly off still reads right.
 SHIFTS = (-3, 0, 3)
+#: A region in which no digit reaches this confidence shows no display (a wall, a lens cap):
+#: ``meter_unreadable`` rather than a low-confidence guess.
+UNREADABLE_BELOW = 0.3
 #: How much surer (mean log-probability per digit) a refitted region must be to replace the
 #: configured one.
 REFIT_MARGIN = 0.02
@@ -84,9 +89,13 @@ def _picture(
     labels: list[int],
     confidence: list[float],
     marks: list[DialMark],
+    *,
+    min_confidence: float,
 ) -> bytes:
     """The annotated meter picture as JPEG (run only when it is published)."""
-    return encode(draw_reading(image, quad, labels, confidence, marks))
+    return encode(
+        draw_reading(image, quad, labels, confidence, marks, min_confidence=min_confidence)
+    )
 
 
 def format_reading(labels: list[int], decimals: int) -> tuple[str, str, float]:
@@ -134,6 +143,11 @@ class MeterEngine(Engine):
                 "model_unavailable", f"cannot load the meter digit weights ({err})", self.label
             ) from err
 
+    @property
+    def min_confidence(self) -> float:
+        """Below this a digit is not read: the weights' calibrated threshold, if they have one."""
+        return float(getattr(self.reader, "min_confidence", MIN_CONFIDENCE))
+
     def attach_state(self, path: Path | None) -> None:
         """Turn on plausibility, remembering previous values in ``path`` (None: memory only)."""
         self.store = StateStore(path)
@@ -173,7 +187,9 @@ class MeterEngine(Engine):
             raise ModelError("meter_unreadable", str(err), self.label) from err
         confidence = [round(p, 3) for p in probs]
         marks = read_dials(image, meter)
-        preview = partial(_picture, image, quad, labels, confidence, marks)
+        preview = partial(
+            _picture, image, quad, labels, confidence, marks, min_confidence=self.min_confidence
+        )
         try:
             return self._reading(
                 meter,
@@ -198,7 +214,7 @@ class MeterEngine(Engine):
         preview: Callable[[], bytes],
     ) -> EngineOutput:
         """The published reading of digits (and dials) read, or a ``MeterError`` saying why not."""
-        if all(d > 9 for d in labels):
+        if all(d > 9 or p < UNREADABLE_BELOW for d, p in zip(labels, confidence, strict=True)):
             raise MeterError(
                 "meter_unreadable",
                 "no digits could be read in the region",
@@ -255,7 +271,9 @@ class MeterEngine(Engine):
         with self._lock:
             state = self.store.get(camera)
             before = state.to_json()
-            verdict = judge(meter, state, value, confidence, self.clock())
+            verdict = judge(
+                meter, state, value, confidence, self.clock(), min_confidence=self.min_confidence
+            )
             if state.to_json() != before:
                 self.store.save()
         if not verdict.accepted:

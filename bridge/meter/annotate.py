@@ -70,8 +70,13 @@ def draw_reading(
     labels: Sequence[int],
     confidence: Sequence[float],
     dials: Sequence[DialMark] = (),
+    *,
+    min_confidence: float = MIN_CONFIDENCE,
 ) -> Image.Image:
-    """A copy of ``image``, resized for viewing, with the reading drawn on it."""
+    """A copy of ``image``, resized for viewing, with the reading drawn on it.
+
+    Cells below ``min_confidence`` (the weights' calibrated threshold) are marked.
+    """
     longest = max(image.size)
     scale = min(max(1.0, LONGEST_MIN / longest), LONGEST_MAX / longest)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -90,7 +95,7 @@ def draw_reading(
                 _lerp(bl, br, (i + 1) / count),
                 _lerp(bl, br, i / count),
             ]
-            low = i < len(confidence) and confidence[i] < MIN_CONFIDENCE
+            low = i < len(confidence) and confidence[i] < min_confidence
             draw.line([*corners, corners[0]], fill=LOW if low else CELL, width=width)
             if i < len(labels):
                 digit = " " if labels[i] > 9 else str(labels[i])
@@ -104,7 +109,7 @@ def draw_reading(
                 )
         draw.line([tl, tr, br, bl, tl], fill=REGION, width=width + 1)
         for i in range(count):  # the red cells again on top of the region's outline
-            if i < len(confidence) and confidence[i] < MIN_CONFIDENCE:
+            if i < len(confidence) and confidence[i] < min_confidence:
                 corners = [
                     _lerp(tl, tr, i / count),
                     _lerp(tl, tr, (i + 1) / count),

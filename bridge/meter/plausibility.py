@@ -19,7 +19,8 @@ from typing import Any
 
 from bridge.config import MeterConfig
 
-#: Below this probability a digit does not count as read.
+#: Below this probability a digit does not count as read, unless the recogniser's weights
+#: carry their own calibrated threshold (``DigitReader.min_confidence``).
 MIN_CONFIDENCE = 0.55
 #: This many consecutive readings that agree and fail only the rate check are accepted.
 AGREEING_READINGS = 3
@@ -91,20 +92,24 @@ def judge(
     value: float,
     confidence: list[float],
     now: float,
+    *,
+    min_confidence: float = MIN_CONFIDENCE,
 ) -> Verdict:
     """Decide about ``value`` read at ``now`` and update ``state`` accordingly.
+
+    A digit whose confidence is below ``min_confidence`` holds the reading back.
 
     ``state`` changes only as the verdict says: an accepted value becomes the previous one; a
     reading held back by the rate check joins ``pending``; any other rejection leaves it alone.
     """
-    low = [i for i, c in enumerate(confidence) if c < MIN_CONFIDENCE]
+    low = [i for i, c in enumerate(confidence) if c < min_confidence]
     if low:
         positions = ", ".join(str(i + 1) for i in low)
         return Verdict(
             False,
             "meter_low_confidence",
             f"read {_fmt(value, meter.decimals)}, but digit {positions} (from the left) "
-            f"is uncertain (below {MIN_CONFIDENCE:.0%}); not published",
+            f"is uncertain (below {min_confidence:.0%}); not published",
         )
     previous = state.value
     if previous is None or state.at is None:

@@ -1,8 +1,11 @@
-"""The digit recogniser: a small CNN that classifies one cell as 0-9 or blank.
+"""The digit recogniser: a small CNN that says where each cell's digit stands, or blank.
 
-It is trained by ``tools/train_meter.py`` on synthetic displays (7-segment LCDs and LEDs,
-mechanical drums) and ships as ``digits.pt`` next to this module (about half a megabyte).
-A blank cell (an LCD that does not show leading zeros) reads as ``0``.
+A cell is classified into 100 positions, 0.0 to 9.9 in tenths of a digit (a drum caught
+mid-roll between 3 and 4 stands at 3.4; an LCD digit at 3.0), plus blank (an LCD that does
+not show leading zeros).  ``bridge.meter.carry`` turns the positions into digits.  It is trained
+by ``tools/train_meter.py`` on real camera crops and synthetic displays and ships as
+``digits.pt`` next to this module, together with the confidence below which a digit does not
+count as read, calibrated on held-back meters (``DATA_CARD.md``).
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from bridge.meter.carry import BINS, BLANK, read_cells
 from bridge.meter.geometry import INPUT_SHAPE
 
 WEIGHTS = Path(__file__).with_name("digits.pt")
-CLASSES = 11  # 0-9 and blank
-BLANK = 10
+CLASSES = BINS + 1  # positions 0.0-9.9, then blank
+__all__ = ["BLANK", "CLASSES", "WEIGHTS", "DigitNet", "DigitReader"]
 
 
 class DigitNet(nn.Module):
-    """Four 3x3 convolutions and two small dense layers: ~0.1 M parameters."""
+    """Four 3x3 convolutions and two small dense layers: ~0.2 M parameters."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,37 +47,44 @@ class DigitNet(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(0.2),
-            nn.Linear(64 * (height // 8) * (width // 8), 96),
+            nn.Linear(64 * (height // 8) * (width // 8), 128),
             nn.ReLU(),
-            nn.Linear(96, CLASSES),
+            nn.Linear(128, CLASSES),
         )
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        """Logits, shape (batch, 11), for cells of shape (batch, 1, H, W)."""
+        """Logits, shape (batch, ``CLASSES``), for cells of shape (batch, 1, H, W)."""
         out: torch.Tensor = self.head(self.features(cells))
         return out
 
 
 class DigitReader:
-    """Loaded weights, ready to read cells; cheap to call from one worker thread."""
+    """Loaded weights, ready to read cells; cheap to call from one worker thread.
+
+    ``min_confidence`` is the digit confidence the weights were calibrated for: below it a
+    digit does not count as read (``bridge.meter.plausibility``).
+    """
 
     def __init__(self, weights: Path = WEIGHTS, threads: int | None = None) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.net = DigitNet()
-        state: dict[str, Any] = torch.load(weights, map_location="cpu", weights_only=True)
-        self.net.load_state_dict(state)
+        saved: dict[str, Any] = torch.load(weights, map_location="cpu", weights_only=True)
+        self.net.load_state_dict(saved["net"])
         self.net.eval()
+        self.min_confidence = float(saved["min_confidence"])
 
-    def read(self, cells: np.ndarray, views: int = 1) -> tuple[list[int], list[float]]:
-        """Class (0-9, or ``BLANK``) and its probability for each digit, left to right.
+    def probabilities(self, cells: np.ndarray, views: int = 1) -> np.ndarray:
+        """Class probabilities per digit, shape (digits, ``CLASSES``), averaged over views.
 
         ``cells`` holds ``views`` looks at the same digits one after the other (the region
-        cut with small shifts); their probabilities are averaged.
+        cut with small shifts).
         """
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.float32)).unsqueeze(1)
             probs = torch.softmax(self.net(batch), dim=1)
-            probs = probs.reshape(views, -1, CLASSES).mean(dim=0)
-            best = probs.max(dim=1)
-        return [int(v) for v in best.indices], [float(v) for v in best.values]
+            return probs.reshape(views, -1, CLASSES).mean(dim=0).numpy().astype(np.float64)
+
+    def read(self, cells: np.ndarray, views: int = 1) -> tuple[list[int], list[float]]:
+        """Digit (0-9, or ``BLANK``) and its confidence for each cell, left to right."""
+        return read_cells(self.probabilities(cells, views))

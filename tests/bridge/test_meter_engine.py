@@ -125,7 +125,7 @@ def test_a_value_set_by_hand_is_saved_and_unblocks_the_meter(tmp_path: Path) -> 
 
 def test_a_low_confidence_reading_is_not_published(tmp_path: Path) -> None:
     engine, reader = meter_engine(tmp_path / "s.json")
-    reader.confidence = 0.2
+    reader.confidence = 0.4  # read, but below the threshold (0.3 and under: no display at all)
     out = read(engine)
     assert isinstance(out, MeterError)
     assert out.code == "meter_low_confidence"
