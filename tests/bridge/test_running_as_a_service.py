@@ -63,7 +63,9 @@ def hangup(bridge: BridgeProcess) -> None:
 
 
 def log_has(bridge: BridgeProcess, pattern: str, timeout: float = 30) -> re.Match[str]:
-    return wait_until(lambda: re.search(pattern, bridge.log), timeout, f"log line {pattern!r}")
+    return wait_until(
+        lambda: re.search(pattern, bridge.log, re.MULTILINE), timeout, f"log line {pattern!r}"
+    )
 
 
 def test_plain_log_lines_by_default(
