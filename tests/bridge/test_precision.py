@@ -48,8 +48,9 @@ def test_the_default_precision_keeps_next_token_logits_at_every_step(tiny_blip: 
 
     default = engine(tiny_blip)
     assert default.config.precision == "auto"
-    # the fast form on a CPU (mixed where it has AMX), or fp32 if it drifts
-    assert default.precision in ("int8", "mixed", "fp32")
+    # the fast form on a CPU (mixed where it has AMX; int8 or openvino, whichever the load-time
+    # probe timed faster, where it has not), or fp32 if it drifts
+    assert default.precision in ("int8", "openvino", "mixed", "fp32")
     logits = teacher_forced_logits(default.model, probe.inputs, probe.sequences, default.dtype)
     cosines = step_cosines(probe.logits, logits)
     assert len(cosines) == probe.sequences.shape[1]
