@@ -89,11 +89,24 @@ def write_config(
     return path
 
 
+#: Every bridge ``start_bridge`` started, for ``stop_bridges``.
+STARTED: list[BridgeProcess] = []
+
+
 def start_bridge(config: Path, log: Path) -> BridgeProcess:
     """``image-to-text run`` with the test-only engines, as its own process."""
     proc = BridgeProcess(config, log, launcher=(str(Path(__file__).with_name("fault_bridge.py")),))
     proc.start()
+    STARTED.append(proc)
     return proc
+
+
+def stop_bridges() -> None:
+    """Kill the bridges still running: left alone, they would retry their broker forever."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.process is not None and proc.process.poll() is None:
+            proc.kill()
 
 
 @dataclass

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from tests.bridge.conftest import Mosquitto, Watcher, jpeg, png
@@ -23,12 +25,19 @@ from tests.bridge.group_kit import (
     meter_cameras,
     meter_frame,
     start_bridge,
+    stop_bridges,
     write_config,
 )
 from tests.support.waiting import wait_until
 
 METER_MODEL = {"meter": {"engine": "meter", "threads": 1}}
 PORCH = {"porch": {"topic": "cam/porch", "tasks": ["caption"]}}
+
+
+@pytest.fixture(autouse=True)
+def _no_bridge_outlives_its_test() -> Iterator[None]:
+    yield
+    stop_bridges()
 
 
 def two_bridges(
