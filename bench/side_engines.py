@@ -10,7 +10,6 @@ caption engine busy with batches of four (as four caption cameras would).
 
 from __future__ import annotations
 
-import random
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 import _support
 
@@ -34,31 +32,22 @@ RUNS = 6
 
 def _engines(work: Path) -> list[tuple[str, Any, Any, Any]]:
     """(name, engine, frame, options) for the meter and the faces engines."""
-    import meter_synth
     from PIL import Image
 
     from bridge.config import FacesConfig, MeterConfig, ModelConfig
     from bridge.engines.base import JobOptions
     from bridge.engines.faces_engine import FacesEngine
     from bridge.engines.meter_engine import MeterEngine
+    from tests.bridge.meter_kit import METER
 
-    sample = meter_synth.render(
-        random.Random(1),
-        styles=("lcd",),
-        families=("dseg7classic",),
-        strength=0.5,
-        margin=(0.0, 0.03),
-        reading="01234567",
-        decimals=3,
-    )
     meter = MeterEngine(ModelConfig(engine="meter", threads=1))
     meter.load()
-    meter_options = JobOptions(meter=MeterConfig(roi=list(sample.roi), digits=8, decimals=3))
+    meter_options = JobOptions(meter=MeterConfig(roi=list(METER.roi), digits=8, decimals=3))
     faces = FacesEngine(ModelConfig(engine="dlib", faces=FacesConfig(db=str(work / "faces.json"))))
     faces.load()
     door = Image.open(_support.REPO / "config/samples/visitors_at_door.jpg").convert("RGB")
     return [
-        ("meter (digit recogniser, 1 thread)", meter, sample.image.convert("RGB"), meter_options),
+        ("meter (digit recogniser, 1 thread)", meter, METER.image.convert("RGB"), meter_options),
         (f"faces (dlib, {door.width}x{door.height} frame)", faces, door, JobOptions()),
     ]
 

@@ -74,18 +74,29 @@ class GroupView:
         self.bridge_id = config.bridge_id
         self.shared = config.mqtt.share is not None
         self.own_state = topics.bridge_state(self.bridge_id)
-        self._results = {
-            topics.result(cam.name, task): (cam.name, task)
-            for cam in config.cameras.values()
-            for task in cam.tasks
-        }
+        self._topics = topics
+        self._results: dict[str, tuple[str, str]] = {}
         #: Per camera and task: the newest ``captured_at`` published retained, and by whom.
         self.newest: dict[tuple[str, str], tuple[datetime, str]] = {}
+        self.follow(config)
         #: Set while no backlog can be arriving (see the module's docstring).
         self.caught_up = asyncio.Event()
         self.caught_up.set()
         #: Told of another bridge's newest result: (camera, task, payload).
         self.on_remote: Callable[[str, str, dict[str, Any]], None] = lambda *_: None
+
+    def follow(self, config: BridgeConfig) -> None:
+        """Read the results of ``config``'s cameras (at start, and after a SIGHUP reload).
+
+        What was learnt of a camera and task it still has is kept; of the others, dropped.
+        """
+        self._results = {
+            self._topics.result(cam.name, task): (cam.name, task)
+            for cam in config.cameras.values()
+            for task in cam.tasks
+        }
+        kept = set(self._results.values())
+        self.newest = {key: seen for key, seen in self.newest.items() if key in kept}
 
     @property
     def subscriptions(self) -> Iterable[str]:

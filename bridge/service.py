@@ -150,8 +150,11 @@ class BridgeService:
         for camera in (*plan.changed, *plan.removed):
             self.scenes.forget(camera)  # the next frame is analysed under the new settings
         self.router = Router(self.topics, plan.config.cameras, faces="faces" in plan.config.models)
+        self.group.follow(plan.config)  # an added camera's results: its group state, at once
         if self.transport is not None:
-            self.transport.resubscribe(self.router.subscriptions_for(plan.config.mqtt.share))
+            self.transport.resubscribe(
+                self.router.subscriptions_for(plan.config.mqtt.share), self.group.subscriptions
+            )
             if self.transport.connected.is_set():
                 self.publisher.info()
                 self.publisher.discovery()

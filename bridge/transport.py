@@ -196,13 +196,19 @@ class MqttTransport:
         if wanted := subscription_options(self.protocol, topics, always or []):
             self.client.subscribe(wanted)
 
-    def resubscribe(self, subscriptions: Iterable[str]) -> None:
-        """A reload's topic filters: new ones on, dropped ones off (or at the next connect)."""
-        old, self.subscriptions = set(self.subscriptions), sorted(set(subscriptions))
+    def resubscribe(self, subscriptions: Iterable[str], always_retained: Iterable[str]) -> None:
+        """A reload's topic filters: new ones on, dropped ones off (or at the next connect).
+
+        A new ``always_retained`` filter (an added camera's results) brings its retained
+        message at once, so the group's state of that camera is known before its first frame.
+        """
+        subs, always = set(subscriptions), set(always_retained)
+        old, old_always = set(self.subscriptions), set(self.always_retained)
+        self.subscriptions, self.always_retained = sorted(subs), sorted(always)
         if self.client.is_connected():
-            if dropped := sorted(old - set(self.subscriptions)):
+            if dropped := sorted((old | old_always) - (subs | always)):
                 self.client.unsubscribe(dropped)
-            self._subscribe(sorted(set(self.subscriptions) - old))
+            self._subscribe(sorted(subs - old), sorted(always - old_always))
 
     # paho callbacks: they run in paho's network thread and only hand over to the event loop.
 
@@ -261,14 +267,9 @@ class MqttTransport:
 
     def _refused(self, reason: Any) -> None:
         cfg = self.config
-        value = getattr(reason, "value", reason)
-        if value in AUTH_FAILURES:
-            message = (
-                f"broker {cfg.host}:{cfg.port} refused the connection: {reason}; "
-                "check mqtt.username and mqtt.password"
-            )
-        else:
-            message = f"broker {cfg.host}:{cfg.port} refused the connection: {reason}"
+        message = f"broker {cfg.host}:{cfg.port} refused the connection: {reason}"
+        if getattr(reason, "value", reason) in AUTH_FAILURES:
+            message += "; check mqtt.username and mqtt.password"
         _LOGGER.error(message)
         if not self._first_connect.done():
             self._first_connect.set_exception(TransportError(message))

@@ -260,6 +260,11 @@ class BridgeProcess:
         self.process.kill()
         self.process.wait(10)
 
+    def hangup(self) -> None:
+        """SIGHUP, as ``systemctl reload`` sends it: reread the configuration."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
     def terminate(self, timeout: float = 15) -> int:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -23,12 +21,9 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.bridge.conftest import REPO, BridgeProcess, jpeg
+from tests.bridge.conftest import BridgeProcess, jpeg
+from tests.bridge.meter_kit import lcd_meter, meter_camera
 from tests.support.waiting import wait_until
-
-sys.path.insert(0, str(REPO / "tools"))
-
-import meter_synth
 
 BASE = "itt"
 GROUP = "home"
@@ -39,29 +34,13 @@ METERS = {f"meter_{i}": 10 + i for i in range(4)}
 @cache
 def meter_frame(camera: str, step: int) -> tuple[bytes, tuple[int, int, int, int]]:
     """The camera's ``step``-th frame (a JPEG) and the region its digits are in."""
-    reading = f"{1000 + 7 * step:08d}"
-    sample = meter_synth.render(
-        random.Random(METERS[camera]),
-        styles=("lcd",),
-        families=("dseg7classic",),
-        strength=0.3,
-        margin=(0.0, 0.03),
-        reading=reading,
-        decimals=3,
-    )
+    sample = lcd_meter(METERS[camera], f"{1000 + 7 * step:08d}", strength=0.3)
     return jpeg(sample.image), sample.roi
 
 
 def meter_cameras() -> dict[str, Any]:
     """The four meter cameras' configuration."""
-    return {
-        name: {
-            "topic": f"cam/{name}",
-            "tasks": ["meter"],
-            "meter": {"roi": list(meter_frame(name, 0)[1]), "digits": 8, "decimals": 3},
-        }
-        for name in METERS
-    }
+    return {name: meter_camera(f"cam/{name}", meter_frame(name, 0)[1]) for name in METERS}
 
 
 def write_config(
@@ -89,11 +68,24 @@ def write_config(
     return path
 
 
+#: Every bridge ``start_bridge`` started, for ``stop_bridges``.
+STARTED: list[BridgeProcess] = []
+
+
 def start_bridge(config: Path, log: Path) -> BridgeProcess:
     """``image-to-text run`` with the test-only engines, as its own process."""
     proc = BridgeProcess(config, log, launcher=(str(Path(__file__).with_name("fault_bridge.py")),))
     proc.start()
+    STARTED.append(proc)
     return proc
+
+
+def stop_bridges() -> None:
+    """Kill the bridges still running: left alone, they would retry their broker forever."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.process is not None and proc.process.poll() is None:
+            proc.kill()
 
 
 @dataclass

@@ -9,21 +9,16 @@ the caption model's threads, the meter's result would come after the caption's.
 from __future__ import annotations
 
 import json
-import random
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.bridge.conftest import REPO, BridgeProcess, Watcher, jpeg, png
+from tests.bridge.conftest import BridgeProcess, Watcher, jpeg, png
 from tests.bridge.fault_engines import MODEL_CALL_FINISHED, MODEL_CALL_STARTED
+from tests.bridge.meter_kit import METER, meter_camera
 from tests.support.waiting import wait_until
-
-sys.path.insert(0, str(REPO / "tools"))
-
-import meter_synth
 
 
 @pytest.mark.e2e
@@ -32,23 +27,10 @@ def test_a_meter_frame_is_answered_while_a_slow_caption_batch_runs(
     run_bridge: Callable[..., BridgeProcess],
     watcher: Watcher,
 ) -> None:
-    meter = meter_synth.render(
-        random.Random(1),
-        styles=("lcd",),
-        families=("dseg7classic",),
-        strength=0.5,
-        margin=(0.0, 0.03),
-        reading="01234567",
-        decimals=3,
-    )
     config = bridge_config(
         cameras={
             "porch": {"topic": "cam/porch", "tasks": ["caption"]},
-            "gas_meter": {
-                "topic": "cam/gas",
-                "tasks": ["meter"],
-                "meter": {"roi": list(meter.roi), "digits": 8, "decimals": 3},
-            },
+            "gas_meter": meter_camera("cam/gas"),
         },
         models={
             "caption": {"engine": "faulty", "model": "delay=8"},
@@ -64,7 +46,7 @@ def test_a_meter_frame_is_answered_while_a_slow_caption_batch_runs(
     watcher.publish("cam/porch", png(Image.new("RGB", (320, 240), (90, 140, 90))))
     wait_until(lambda: MODEL_CALL_STARTED in bridge.log, 30, "the caption batch starting")
 
-    watcher.publish("cam/gas", jpeg(meter.image))
+    watcher.publish("cam/gas", jpeg(METER.image))
     reading = watcher.wait_json("itt/gas_meter/meter", timeout=20)
     assert MODEL_CALL_FINISHED not in bridge.log  # the caption batch is still running
     assert reading["raw"] == "01234567"

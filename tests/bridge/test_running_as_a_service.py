@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
-import signal
 import socket
-import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.bridge.conftest import REPO, BridgeProcess, Watcher, jpeg
+from tests.bridge import meter_kit
+from tests.bridge.conftest import BridgeProcess, Watcher, jpeg
+from tests.bridge.meter_kit import METER
 from tests.support.waiting import wait_until
 
-sys.path.insert(0, str(REPO / "tools"))
-
-import meter_synth
-
-METER = meter_synth.render(
-    random.Random(1),
-    styles=("lcd",),
-    families=("dseg7classic",),
-    strength=0.5,
-    margin=(0.0, 0.03),
-    reading="01234567",
-    decimals=3,
-)
 MODELS = {"meter": {"engine": "meter", "threads": 1}}
-
-
-def meter_camera(topic: str, max_rate: float = 1000) -> dict[str, Any]:
-    meter = {"roi": list(METER.roi), "digits": 8, "decimals": 3, "max_rate": max_rate}
-    return {"topic": topic, "tasks": ["meter"], "dedup": False, "meter": meter}
+#: A camera showing ``METER``: every frame read (no dedup), ``max_rate`` 1000 unless given.
+meter_camera = partial(meter_kit.meter_camera, dedup=False, max_rate=1000)
 
 
 def frame_id(data: bytes) -> str:
@@ -55,11 +38,6 @@ def frame(quality: int = 90) -> bytes:
 def online(watcher: Watcher) -> None:
     """The bridge has subscribed: frames published from now on reach it."""
     watcher.wait_for("itt/bridge/state", lambda p: p == b"online")
-
-
-def hangup(bridge: BridgeProcess) -> None:
-    assert bridge.process is not None
-    bridge.process.send_signal(signal.SIGHUP)
 
 
 def log_has(bridge: BridgeProcess, pattern: str, timeout: float = 30) -> re.Match[str]:
@@ -124,7 +102,7 @@ def test_sighup_adds_a_camera_whose_frames_are_then_answered(
         cameras={"gas": meter_camera("cam/gas"), "water": meter_camera("cam/water")},
         models=MODELS,
     )
-    hangup(bridge)
+    bridge.hangup()
     log_has(bridge, r"reloaded .*bridge\.yaml: cameras added: water")
     info = watcher.wait_for("itt/bridge/info", lambda p: "water" in json.loads(p)["cameras"])
     assert "gas" in json.loads(info)["cameras"]
@@ -150,7 +128,7 @@ def test_a_broken_file_is_refused_naming_file_and_key_and_the_old_cameras_go_on(
     broken = meter_camera("cam/gas2")
     broken["meter"]["digits"] = -1
     bridge_config(cameras={"gas": meter_camera("cam/gas"), "gas2": broken}, models=MODELS)
-    hangup(bridge)
+    bridge.hangup()
     refused = log_has(bridge, r"reload refused.*$").group(0)
     assert f"{config}: cameras.gas2.meter.digits: expected a positive number" in refused
 
@@ -162,7 +140,7 @@ def test_a_broken_file_is_refused_naming_file_and_key_and_the_old_cameras_go_on(
 
     # A change the running bridge cannot make is named, and the rest is applied.
     bridge_config(cameras={"gas": meter_camera("cam/gas")}, models=MODELS, mqtt={"keepalive": 45})
-    hangup(bridge)
+    bridge.hangup()
     log_has(bridge, r"bridge\.yaml: mqtt changed: takes effect at the next restart")
     assert bridge.terminate() == 0
 
@@ -181,7 +159,7 @@ def test_frames_in_flight_during_a_reload_are_all_accounted_for(
         watcher.publish("cam/gas", frame(quality))
         if quality == 70:  # the same camera, with another meter setting, mid-stream
             bridge_config(cameras={"gas": meter_camera("cam/gas", max_rate=2000)}, models=MODELS)
-            hangup(bridge)
+            bridge.hangup()
 
     def all_ended(payload: bytes) -> bool:
         counters = json.loads(payload)["counters"]["gas"]
@@ -217,7 +195,7 @@ def test_systemd_hears_ready_then_reloading_and_ready_on_sighup_then_stopping(
         return notify_socket.recv(4096).decode().split("\n")
 
     assert heard() == ["READY=1"]
-    hangup(bridge)
+    bridge.hangup()
     reloading = heard()
     assert reloading[0] == "RELOADING=1"
     assert re.fullmatch(r"MONOTONIC_USEC=\d+", reloading[1])

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from tests.bridge.conftest import Mosquitto, Watcher, jpeg, png
@@ -23,12 +25,19 @@ from tests.bridge.group_kit import (
     meter_cameras,
     meter_frame,
     start_bridge,
+    stop_bridges,
     write_config,
 )
 from tests.support.waiting import wait_until
 
 METER_MODEL = {"meter": {"engine": "meter", "threads": 1}}
 PORCH = {"porch": {"topic": "cam/porch", "tasks": ["caption"]}}
+
+
+@pytest.fixture(autouse=True)
+def _no_bridge_outlives_its_test() -> Iterator[None]:
+    yield
+    stop_bridges()
 
 
 def two_bridges(
@@ -82,6 +91,12 @@ def test_two_bridges_split_four_meter_cameras_and_answer_every_frame_once(
     time.sleep(1)
     assert late.inbox.latest("itt/bridge/state") is None
     late.close()
+
+
+def serving(answers: Answers, bridge_id: str) -> set[str]:
+    """The cameras a bridge's latest info lists."""
+    with answers.lock:
+        return set(answers.infos.get(bridge_id, {}).get("cameras", {}))
 
 
 def assert_order_kept(answers: Answers) -> None:
@@ -212,6 +227,44 @@ def test_a_meter_reading_one_bridge_published_is_the_other_ones_previous_value(
     watcher.close()
     assert error["bridge_id"] != read["bridge_id"]
     assert error["error"] == "meter_decreased"
+
+
+def test_a_camera_moved_to_another_bridge_by_sighup_starts_from_the_group_reading(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    answers = Answers(mosquitto.port)
+    meters = meter_cameras()
+    gas, water = {"meter_0": meters["meter_0"]}, {"meter_1": meters["meter_1"]}
+    bridges = {
+        "nuc": start_bridge(
+            write_config(tmp_path / "nuc", mosquitto.port, "nuc", gas, METER_MODEL),
+            tmp_path / "nuc.log",
+        ),
+        "gpu": start_bridge(
+            write_config(tmp_path / "gpu", mosquitto.port, "gpu", water, METER_MODEL),
+            tmp_path / "gpu.log",
+        ),
+    }
+    answers.wait_online("nuc", "gpu")
+    watcher = Watcher(mosquitto.port, ["itt/meter_1/#"])
+    higher, _ = meter_frame("meter_1", 9)  # 00001.063
+    watcher.publish("cam/meter_1", higher)  # only gpu serves meter_1 so far
+    read = watcher.wait_json("itt/meter_1/meter", frame_id=_sha(higher))
+    assert (read["bridge_id"], read["value"]) == ("gpu", 1.063)
+
+    # meter_1 moves from gpu to nuc: gpu lets it go first, then nuc takes it, both by SIGHUP.
+    for bridge_id, cameras in (("gpu", gas), ("nuc", {**gas, **water})):
+        write_config(tmp_path / bridge_id, mosquitto.port, bridge_id, cameras, METER_MODEL)
+        bridges[bridge_id].hangup()
+        wait_until(lambda b=bridge_id, c=set(cameras): serving(answers, b) == c, 30, "reloaded")
+    lower, _ = meter_frame("meter_1", 2)  # 00001.014: lower than what gpu published
+    watcher.publish("cam/meter_1", lower)
+    error = watcher.wait_json("itt/meter_1/error", frame_id=_sha(lower), timeout=30)
+    watcher.close()
+    assert (error["bridge_id"], error["error"]) == ("nuc", "meter_decreased")
+    late = Watcher(mosquitto.port, ["itt/meter_1/meter"])
+    assert late.wait_json("itt/meter_1/meter", timeout=10)["value"] == 1.063, "no step back"
+    late.close()
 
 
 def test_a_single_bridge_keeps_its_old_topics_and_both_states_say_offline_after_sigkill(

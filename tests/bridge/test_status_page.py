@@ -11,21 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.bridge.chromium import CHROMIUM, browser
-from tests.bridge.conftest import REPO, BridgeProcess, Watcher, jpeg, photo, png, render_sign
+from tests.bridge.conftest import BridgeProcess, Watcher, jpeg, photo, png, render_sign
+from tests.bridge.meter_kit import METER, meter_camera
 from tests.support.net import free_port, port_open
 from tests.support.waiting import wait_until
-
-sys.path.insert(0, str(REPO / "tools"))
-
-import meter_synth
 
 CARD = 'document.querySelector(`article[data-camera="{camera}"]`)'
 SHOWN = """(() => {{
@@ -56,25 +51,12 @@ def test_the_page_shows_each_cameras_last_frame_text_and_boxes_without_errors(
     tmp_path: Path,
 ) -> None:
     assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), "run `make system-deps` (chromium)"
-    meter = meter_synth.render(
-        random.Random(1),
-        styles=("lcd",),
-        families=("dseg7classic",),
-        strength=0.5,
-        margin=(0.0, 0.03),
-        reading="01234567",
-        decimals=3,
-    )
     port = free_port()
     config = bridge_config(
         cameras={
             "porch": {"topic": "cam/porch", "tasks": ["caption"]},
             "gate": {"topic": "cam/gate", "tasks": ["ocr"]},
-            "gas": {
-                "topic": "cam/gas",
-                "tasks": ["meter"],
-                "meter": {"roi": list(meter.roi), "digits": 8, "decimals": 3, "unit": "m³"},
-            },
+            "gas": meter_camera("cam/gas", unit="m³"),
         },
         models={
             "caption": {"engine": "transformers", "model": str(tiny_blip), "precision": "fp32"},
@@ -87,7 +69,7 @@ def test_the_page_shows_each_cameras_last_frame_text_and_boxes_without_errors(
     watcher.wait_for("itt/bridge/state", lambda p: p == b"online")
     watcher.publish("cam/porch", jpeg(photo(3)))
     watcher.publish("cam/gate", png(render_sign(["OPEN", "9 TO 5"])))
-    watcher.publish("cam/gas", jpeg(meter.image))
+    watcher.publish("cam/gas", jpeg(METER.image))
     published: dict[str, Any] = {
         "porch": watcher.wait_json("itt/porch/caption"),
         "gate": watcher.wait_json("itt/gate/ocr"),

@@ -7,42 +7,24 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.bridge import meter_kit
 from tests.bridge.conftest import REPO, BridgeProcess, Watcher, jpeg, png, render_sign
+from tests.bridge.meter_kit import METER
 from tests.support.http import Reply, get
 from tests.support.mosquitto import Mosquitto
 from tests.support.net import free_port, port_open
 from tests.support.waiting import wait_until
 
-sys.path.insert(0, str(REPO / "tools"))
-
-import meter_synth
-
-METER = meter_synth.render(
-    __import__("random").Random(1),
-    styles=("lcd",),
-    families=("dseg7classic",),
-    strength=0.5,
-    margin=(0.0, 0.03),
-    reading="01234567",
-    decimals=3,
-)
-
-
-def meter_camera() -> dict[str, Any]:
-    return {
-        "topic": "cameras/gas/snapshot",
-        "tasks": ["meter"],
-        "dedup": False,
-        "meter": {"roi": list(METER.roi), "digits": 8, "decimals": 3, "unit": "m³"},
-    }
+#: The gas meter as these tests configure it: every frame read (no dedup), in m³.
+meter_camera = partial(meter_kit.meter_camera, "cameras/gas/snapshot", dedup=False, unit="m³")
 
 
 def healthz(port: int, accept: str = "application/json") -> Reply:
