@@ -103,7 +103,7 @@ def run_case(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, required=True, help="IMAGE_TO_TEXT_CACHE to use")
+    parser.add_argument("--cache", type=Path, help="IMAGE_TO_TEXT_CACHE to use (required)")
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose bridge runs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(*args.child)))
         return 0
+    if args.cache is None:
+        parser.error("--cache is required")
     model = _support.blip_model("base")
     print(f"# {_support.cpu_name()}; code {args.code}; cache {args.cache}")
     for precision in args.cases.split(","):
