@@ -274,3 +274,34 @@ def test_a_probe_record_from_another_cpu_or_other_versions_is_measured_again(
     assert f"was made with another {field}" in caplog.text
     rewritten = json.loads(path.read_text())
     assert rewritten["identity"] == here["identity"]  # this CPU's figures replace the others
+
+
+def test_a_recorded_choice_that_drifts_from_fp32_is_forgotten_and_the_others_measured(
+    seeing_blip: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    timed = probe_counted(monkeypatch)
+    engine(seeing_blip, "auto")
+    (path,) = (tmp_path / "cache" / "openvino" / "probe").glob("*.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "precision": "openvino"}))
+    real_forward = openvino_vision._Outputs.forward
+
+    def shuffled(self: Any, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        last, pooled = real_forward(self, pixel_values)
+        return last.roll(1, dims=-1) * 3.0, pooled
+
+    # a new OpenVINO cache: the encoder is exported again, this time wrong
+    monkeypatch.setenv("IMAGE_TO_TEXT_CACHE", str(tmp_path / "cache2"))
+    (tmp_path / "cache2" / "openvino" / "probe").mkdir(parents=True)
+    path.rename(tmp_path / "cache2" / "openvino" / "probe" / path.name)
+    monkeypatch.setattr(openvino_vision._Outputs, "forward", shuffled)
+    timed.clear()
+    with caplog.at_level(logging.WARNING, logger="bridge.engines.precision"):
+        again = engine(seeing_blip, "auto")
+    assert "the recorded choice openvino no longer keeps parity" in caplog.text
+    assert again.precision == "int8"
+    assert "probe_record" not in again.details()
+    assert timed == []  # int8 alone is left: nothing to time against
+    assert not list((tmp_path / "cache2" / "openvino" / "probe").glob("*.json"))
