@@ -14,14 +14,18 @@ fails the check stays fp32.
 
 from __future__ import annotations
 
+import gc
 import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+if TYPE_CHECKING:
+    from bridge.engines.probe_record import ProbeRecord
 
 _LOGGER = logging.getLogger(__name__)
 #: Smallest cosine between fp32 and fast-path next-token logits for ``auto`` to keep the fast path.
@@ -41,6 +45,8 @@ class Converted:
     parity: list[float] | None = None
     #: Median seconds per candidate of the load-time speed probe (where there was a choice).
     probe: dict[str, float] | None = None
+    #: The probe record the choice was read from, when an earlier start's probe made it.
+    recorded: str | None = None
 
 
 def choose(
@@ -55,8 +61,9 @@ def choose(
     """``model`` at the ``wanted`` precision; ``auto`` picks the fast form only if it keeps parity.
 
     Where ``auto`` (or ``openvino``) has more than one candidate, each that keeps parity is
-    timed on the check's frame (``probe_seconds``) and the fastest is kept.  ``reload`` gives a
-    fresh fp32 copy (a conversion changes ``model`` in place).
+    timed on the check's frame (``probe_seconds``), one at a time, and the fastest is kept;
+    the choice is recorded (``probe_record.py``) so a later start on this CPU builds only it.
+    ``reload`` gives a fresh fp32 copy (a conversion changes ``model`` in place).
     """
     import torch
 
@@ -73,12 +80,29 @@ def choose(
         del model
         return convert(reload(), "fp32", device, torch)
     trial = Trial(reference, calibration, device, label)
+    record = None
+    if len(candidates) > 1:
+        from bridge.engines.probe_record import ProbeRecord
+
+        record = ProbeRecord.for_model(model.config, candidates, torch.get_num_threads())
+        recalled = trial.recall(model, record, candidates)
+        if recalled is not None:
+            return recalled
+        if trial.used_model:  # converted to the recorded choice, which failed: let it go
+            model = None
+            gc.collect()
+        candidates = [c for c in candidates if c not in trial.parity_failed]
     for index, candidate in enumerate(candidates):
-        trial.attempt(model if index == 0 else reload(), candidate, timed=len(candidates) > 1)
+        last = index == len(candidates) - 1
+        fp32 = model if model is not None else reload()
         model = None
-    if trial.best is not None:
-        best = trial.best
-        best.probe = trial.seconds or None
+        trial.attempt(fp32, candidate, timed=len(candidates) > 1, keep=last)
+        del fp32  # released (cycles too) before the next candidate is loaded: one at a time
+        gc.collect()
+    best = trial.winner(reload)
+    if best is not None:
+        if record is not None and best.probe:
+            record.remember(best.precision, best.probe)
         _LOGGER.info(
             "%s runs %s: next-token logits match fp32 (cosine >= %.4f)%s",
             label,
@@ -117,7 +141,12 @@ def candidates_for(model: Any, wanted: str, device: str) -> list[str]:
 
 
 class Trial:
-    """Candidates converted one at a time, each checked against fp32; the fastest kept."""
+    """Candidates converted one at a time, each checked against fp32; the fastest kept.
+
+    Only one candidate is alive at a time: each is built, checked, timed and let go before the
+    next is loaded (two at once took peak RSS at load from ~2.0 to ~3.5 GB for BLIP-base); only
+    the last one is kept, and the winner is rebuilt if it was an earlier one.
+    """
 
     def __init__(
         self, reference: ParityProbe, calibration: list[Any], device: str, label: str
@@ -126,21 +155,28 @@ class Trial:
         self.calibration = calibration
         self.device = device
         self.label = label
-        self.best: Converted | None = None
+        #: The last candidate built that kept parity (the only one held).
+        self.kept: Converted | None = None
         #: Median seconds of a caption of the check's frame, per candidate that kept parity.
         self.seconds: dict[str, float] = {}
         self.failed_parity: list[float] | None = None
+        #: Candidates that did not keep parity (or could not be checked).
+        self.parity_failed: set[str] = set()
+        #: Whether ``recall`` converted the model it was given (the caller must reload).
+        self.used_model = False
 
-    def attempt(self, model: Any, candidate: str, *, timed: bool) -> None:
-        """Convert ``model`` to ``candidate``; keep it if it keeps parity and beats the best."""
+    def attempt(self, model: Any, candidate: str, *, timed: bool, keep: bool) -> None:
+        """Convert ``model`` to ``candidate``, check and time it; hold it only if ``keep``."""
         import torch
 
+        self.kept = None
         try:
             fast = convert(model, candidate, self.device, torch, calibration=self.calibration)
             del model
             fast.parity = self.reference.cosines(fast.model, fast.dtype)
         except Exception as err:  # noqa: BLE001 - a form that cannot run is not kept
             _LOGGER.warning("%s: %s could not be checked (%s)", self.label, candidate, err)
+            self.parity_failed.add(candidate)
             return
         worst = min(fast.parity)
         if worst < PARITY_MIN_COSINE:
@@ -152,13 +188,51 @@ class Trial:
                 PARITY_MIN_COSINE,
             )
             self.failed_parity = fast.parity
+            self.parity_failed.add(candidate)
             return
         if timed:
             self.seconds[fast.precision] = probe_seconds(fast, self.reference)
-        if self.best is None or self.seconds.get(fast.precision, 0.0) < self.seconds.get(
-            self.best.precision, 0.0
-        ):
-            self.best = fast
+        if keep:
+            self.kept = fast
+
+    def winner(self, reload: Callable[[], Any]) -> Converted | None:
+        """The fastest candidate that kept parity: the one held, or rebuilt from ``reload``."""
+        if self.seconds:
+            fastest = min(self.seconds, key=self.seconds.__getitem__)
+            if self.kept is None or self.kept.precision != fastest:
+                self.kept = None
+                gc.collect()
+                self.attempt(reload(), fastest, timed=False, keep=True)
+        if self.kept is not None:
+            self.kept.probe = self.seconds or None
+        return self.kept
+
+    def recall(self, model: Any, record: ProbeRecord, candidates: list[str]) -> Converted | None:
+        """``model`` at the recorded choice, if there is one and it still keeps parity."""
+        recalled = record.recall()
+        if recalled is None or recalled.precision not in candidates:
+            return None
+        self.used_model = True
+        self.attempt(model, recalled.precision, timed=False, keep=True)
+        if self.kept is None:
+            _LOGGER.warning(
+                "%s: the recorded choice %s no longer keeps parity: probing the others",
+                self.label,
+                recalled.precision,
+            )
+            record.forget()
+            return None
+        self.kept.probe = recalled.seconds or None
+        self.kept.recorded = str(record.path)
+        _LOGGER.info(
+            "%s runs %s as recorded by an earlier start's probe on this CPU (%s), "
+            "next-token logits match fp32 (cosine >= %.4f)",
+            self.label,
+            self.kept.precision,
+            record.path,
+            min(self.kept.parity or [1.0]),
+        )
+        return self.kept
 
     def figures(self) -> str:
         """The probe's timings for the log line (empty when nothing was timed)."""

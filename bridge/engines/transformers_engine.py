@@ -81,6 +81,8 @@ class TransformersEngine(Engine):
         self.parity: list[float] | None = None
         #: Median seconds per candidate of the load-time speed probe, where ``auto`` had a choice.
         self.probe: dict[str, float] | None = None
+        #: The probe record ``auto``'s choice was read from (an earlier start measured it).
+        self.probe_record: str | None = None
         self._idle_trim = threading.Timer(0, lambda: None)  # re-armed after every batch
 
     @property
@@ -120,6 +122,7 @@ class TransformersEngine(Engine):
             converted.parity,
             converted.probe,
         )
+        self.probe_record = converted.recorded
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
         self.input_size = _processor_size(processor)
         self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
@@ -132,6 +135,8 @@ class TransformersEngine(Engine):
             found["parity_min_cosine"] = round(min(self.parity), 5)
         if self.probe:
             found["probe"] = {name: round(value, 4) for name, value in self.probe.items()}
+        if self.probe_record:
+            found["probe_record"] = self.probe_record  # the figures are an earlier start's
         return found
 
     def _unavailable(self, err: BaseException) -> ModelError:
