@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -25,6 +25,9 @@ from PIL import Image, ImageDraw, ImageFont
 from tests.support.fonts import font
 from tests.support.inbox import Inbox
 from tests.support.mosquitto import Mosquitto
+
+if TYPE_CHECKING:
+    from bridge.engines.transformers_engine import TransformersEngine
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -327,3 +330,21 @@ def run_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
         if proc.process is not None and proc.process.poll() is None:
             proc.process.kill()
             proc.process.wait(10)
+
+
+def caption_engine(model: Path, precision: str = "auto") -> TransformersEngine:
+    """A loaded CPU caption engine for a test model folder, eight new tokens at most."""
+    from bridge.config import ModelConfig
+    from bridge.engines.transformers_engine import TransformersEngine
+
+    loaded = TransformersEngine(
+        ModelConfig(
+            engine="transformers",
+            model=str(model),
+            precision=precision,  # type: ignore[arg-type]
+            device="cpu",
+            max_new_tokens=8,
+        )
+    )
+    loaded.load()
+    return loaded

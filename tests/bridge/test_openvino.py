@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import torch
 
-from bridge.config import ModelConfig
 from bridge.engines import openvino_vision
 from bridge.engines import precision as precision_module
 from bridge.engines.base import EngineOutput, JobOptions
 from bridge.engines.openvino_vision import OpenVinoVision
 from bridge.engines.precision import PARITY_MIN_COSINE, ParityProbe, probe_image, step_cosines
 from bridge.engines.transformers_engine import TransformersEngine
+from tests.bridge.conftest import caption_engine as engine
 from tests.bridge.conftest import photo
 
 pytest.importorskip("openvino")
@@ -64,20 +64,6 @@ def seeing_blip(tiny_blip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGE_TO_TEXT_CACHE", str(tmp_path / "cache"))
     torch.set_num_threads(1)
-
-
-def engine(model: Path, precision: str) -> TransformersEngine:
-    loaded = TransformersEngine(
-        ModelConfig(
-            engine="transformers",
-            model=str(model),
-            precision=precision,  # type: ignore[arg-type]
-            device="cpu",
-            max_new_tokens=8,
-        )
-    )
-    loaded.load()
-    return loaded
 
 
 def fp32_probe(model: Path) -> ParityProbe:

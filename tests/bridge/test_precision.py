@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from bridge.config import ModelConfig
 from bridge.engines import precision as precision_module
 from bridge.engines.base import EngineOutput, JobOptions
 from bridge.engines.blip_attention import use_fused_attention
@@ -18,22 +17,8 @@ from bridge.engines.precision import (
     step_cosines,
     teacher_forced_logits,
 )
-from bridge.engines.transformers_engine import TransformersEngine
+from tests.bridge.conftest import caption_engine as engine
 from tests.bridge.conftest import photo
-
-
-def engine(model: Path, precision: str = "auto") -> TransformersEngine:
-    loaded = TransformersEngine(
-        ModelConfig(
-            engine="transformers",
-            model=str(model),
-            precision=precision,  # type: ignore[arg-type]
-            device="cpu",
-            max_new_tokens=8,
-        )
-    )
-    loaded.load()
-    return loaded
 
 
 @pytest.fixture(autouse=True)
