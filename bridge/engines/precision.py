@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from bridge.engines.thread_split import split_threads
+
 if TYPE_CHECKING:
     from bridge.engines.probe_record import ProbeRecord
 
@@ -155,6 +157,8 @@ class Trial:
         self.calibration = calibration
         self.device = device
         self.label = label
+        #: The engine's threads: each candidate's encoder gets them, whatever the last one left.
+        self.threads = _torch_threads()
         #: The last candidate built that kept parity (the only one held).
         self.kept: Converted | None = None
         #: Median seconds of a caption of the check's frame, per candidate that kept parity.
@@ -170,6 +174,7 @@ class Trial:
         import torch
 
         self.kept = None
+        torch.set_num_threads(self.threads)
         try:
             fast = convert(model, candidate, self.device, torch, calibration=self.calibration)
             del model
@@ -242,6 +247,12 @@ class Trial:
         return f"; one caption of the check's frame, median: {timings}"
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 #: Timed runs per candidate in the load-time probe (after one warm-up run).
 PROBE_RUNS = 3
 
@@ -298,7 +309,7 @@ def convert(
     ``calibration``: pixel batches for the OpenVINO encoder's int8 ranges (``openvino`` only).
     """
     done = Converted(model)
-    located = vision_part(model) if precision in ("mixed", "openvino") else None
+    located = vision_part(model) if precision in ("mixed", "openvino", "int8") else None
     if precision == "mixed" and device == "cpu" and located is not None:
         in_bf16 = [located, *cross_attention_projections(model)]
         model = quantize_linear_layers_except(model, in_bf16, torch)
@@ -315,6 +326,9 @@ def convert(
         model = quantize_linear_layers(model, torch)
         release_weights_file(model)
         done.precision = "int8"
+    if done.precision in ("int8", "openvino") and located is not None:
+        parent, name = located
+        split_threads(getattr(parent, name), torch.get_num_threads(), torch)
     elif precision == "bf16":
         done.dtype = torch.bfloat16
     elif precision in ("fp16", "mixed") and device.startswith("cuda"):

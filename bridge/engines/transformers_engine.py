@@ -107,6 +107,7 @@ class TransformersEngine(Engine):
             torch.set_num_threads(self.config.threads)
         self.device = resolve_device(self.config.device)
         self.processor = processor
+        threads = torch.get_num_threads()
         converted = choose_precision(
             self._load_weights(),
             self.config.precision,
@@ -123,6 +124,8 @@ class TransformersEngine(Engine):
             converted.probe,
         )
         self.probe_record = converted.recorded
+        # a checked form leaves its decoder's thread count behind (thread_split.py)
+        torch.set_num_threads(threads)
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
         self.input_size = _processor_size(processor)
         self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
