@@ -376,6 +376,8 @@ def _precision_from_log(log: Path) -> str:
     for word in ("mixed", "openvino", "int8", "fp16", "bf16"):
         if f" runs {word}:" in text:
             return f"auto: {word}"
+        if f" runs {word} as recorded" in text:
+            return f"auto: {word} (recorded)"
     return "auto: fp32" if "stays fp32" in text else "auto: ?"
 
 

@@ -328,7 +328,9 @@ def convert(
         done.precision = "int8"
     if done.precision in ("int8", "openvino") and located is not None:
         parent, name = located
-        split_threads(getattr(parent, name), torch.get_num_threads(), torch)
+        wide = [getattr(parent, name)]
+        wide += [getattr(owner, part) for owner, part in cross_attention_projections(model)]
+        split_threads(wide, torch.get_num_threads(), torch)
     elif precision == "bf16":
         done.dtype = torch.bfloat16
     elif precision in ("fp16", "mixed") and device.startswith("cuda"):

@@ -20,11 +20,13 @@ from typing import Any
 DECODER_THREADS = 1
 
 
-def split_threads(vision: Any, encoder_threads: int, torch: Any) -> None:
-    """Run ``vision`` (a module) on ``encoder_threads`` and everything after it on one thread.
+def split_threads(wide: list[Any], encoder_threads: int, torch: Any) -> None:
+    """Run the ``wide`` modules on ``encoder_threads``, and everything after them on one thread.
 
-    The hooks set the calling thread's OpenMP thread count around each vision call; the
-    decoder steps that follow it in ``generate`` run at ``DECODER_THREADS``.
+    ``wide``: the vision encoder, and the decoder's projections of the image features (run once
+    per caption over every image token: image-sized work, not a step's).  The hooks set the
+    calling thread's OpenMP thread count around each call of them; the decoder steps between
+    and after them run at ``DECODER_THREADS``.
     """
 
     def widen(_module: Any, _args: Any) -> None:
@@ -33,5 +35,6 @@ def split_threads(vision: Any, encoder_threads: int, torch: Any) -> None:
     def narrow(_module: Any, _args: Any, _output: Any) -> None:
         torch.set_num_threads(DECODER_THREADS)
 
-    vision.register_forward_pre_hook(widen)
-    vision.register_forward_hook(narrow)
+    for module in wide:
+        module.register_forward_pre_hook(widen)
+        module.register_forward_hook(narrow)

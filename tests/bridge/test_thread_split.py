@@ -33,7 +33,7 @@ def loaded(model: Path, precision: str, threads: int) -> TransformersEngine:
 
 def threads_seen(engine: TransformersEngine) -> dict[str, list[int]]:
     """Caption one frame, noting the thread count inside the encoder and the decoder."""
-    seen: dict[str, list[int]] = {"encoder": [], "decoder": []}
+    seen: dict[str, list[int]] = {"encoder": [], "decoder": [], "image keys": []}
     model: Any = engine.model
     inside_encoder = model.vision_model.embeddings if precision_is_torch(engine) else None
     hooks = [
@@ -41,6 +41,12 @@ def threads_seen(engine: TransformersEngine) -> dict[str, list[int]]:
             lambda *_: seen["decoder"].append(torch.get_num_threads())
         )
     ]
+    image_keys = model.text_decoder.bert.encoder.layer[0].crossattention.self.key
+    hooks.append(
+        image_keys.register_forward_pre_hook(
+            lambda *_: seen["image keys"].append(torch.get_num_threads())
+        )
+    )
     if inside_encoder is not None:
         hooks.append(
             inside_encoder.register_forward_pre_hook(
@@ -67,7 +73,10 @@ def test_the_decoder_steps_run_on_one_thread_and_the_encoder_on_the_engines(
     engine = loaded(tiny_blip, precision, threads=2)
     assert engine.precision in ("int8", "openvino")
     seen = threads_seen(engine)
-    assert seen["decoder"] and set(seen["decoder"]) == {DECODER_THREADS}
+    assert seen["decoder"]
+    assert set(seen["decoder"]) == {DECODER_THREADS}
+    # the decoder's projections of the image, once per caption, are image-sized work
+    assert seen["image keys"] == [2]
     if precision_is_torch(engine):
         assert seen["encoder"] == [2]
 
@@ -75,7 +84,8 @@ def test_the_decoder_steps_run_on_one_thread_and_the_encoder_on_the_engines(
 def test_fp32_is_left_as_configured(tiny_blip: Path) -> None:
     engine = loaded(tiny_blip, "fp32", threads=2)
     seen = threads_seen(engine)
-    assert set(seen["decoder"]) == {2} and seen["encoder"] == [2]
+    assert set(seen["decoder"]) == {2}
+    assert seen["encoder"] == [2]
 
 
 def test_the_split_touches_only_the_thread_running_the_model(tiny_blip: Path) -> None:
