@@ -236,6 +236,7 @@ def test_a_later_start_builds_only_the_choice_its_probe_recorded(
         ("cpu", "AMD Ryzen 7 5800X 8-Core Processor"),
         ("cpu_flags", "0123456789abcdef"),
         ("versions", {"torch": "2.5.1", "transformers": "4.46.0", "openvino": "2024.6.0"}),
+        ("decoder_threads", None),  # made before the decoder had a thread count of its own
     ],
 )
 def test_a_probe_record_from_another_cpu_or_other_versions_is_measured_again(
