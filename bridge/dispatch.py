@@ -98,18 +98,21 @@ class Dispatch:
 
     async def job_done(self, job: Job, outcome: Outcome) -> None:
         """Publish what a model made of a frame; the frame's scene and counters learn of it."""
-        work = job.context
+        work, task = job.context, job.task
         assert isinstance(work, FrameWork)
+        # The job's image is not kept while the result waits for the broker's acknowledgement:
+        # seconds, while a burst of incoming frames queues ahead of it on the socket.
+        del job
         scene, ending = CANCELLED, Ending.SUPERSEDED
         try:
-            scene, ending = await self._publish(work, job.task, outcome)
+            scene, ending = await self._publish(work, task, outcome)
         except BridgeError as err:
             # Not published: leave the frame unacknowledged so the broker hands it over again.
             _LOGGER.error("could not publish for %s: %s", work.camera.name, err)  # noqa: TRY400
             work.ticket.cancelled = True
             scene, ending = CANCELLED, Ending.SUPERSEDED
         finally:
-            future = work.outcomes.get(job.task)
+            future = work.outcomes.get(task)
             if future is not None and not future.done():
                 future.set_result(scene)
             self.accounts.end(work, ending)  # requests are not counted (see Accounts.end)

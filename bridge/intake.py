@@ -7,20 +7,22 @@ in a thread near the size the models want (``frames.py``).  Problems raise ``Fra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 from PIL import Image
 
 from bridge.config import FramesConfig
 from bridge.fetch import fetch_url
-from bridge.frames import decode_image, frame_id_of, unpack_payload
+from bridge.frames import decode_image, unpack_payload
 from bridge.protocol import now_iso
 from bridge.scheduler import ModelWorker
 from bridge.work import AckTicket, CameraState, FrameWork
 
-#: Frames of one camera that may wait for decoding before older ones are dropped undecoded.
-MAX_UNDECODED = 2
+#: Frames of one camera decoded at once; one more, the newest, waits for a slot.
+MAX_DECODING = 2
 
 
 class Intake:
@@ -31,12 +33,14 @@ class Intake:
         self.workers = workers
         self.http: aiohttp.ClientSession | None = None
 
-    def open(self, state: CameraState, payload: bytes, ticket: AckTicket, seq: int) -> FrameWork:
-        """The record of a frame just received (counted as received)."""
+    def open(self, state: CameraState, ticket: AckTicket, seq: int) -> FrameWork:
+        """The record of a frame just received (counted as received).
+
+        Its id comes later, from its image's bytes: hashing a frame that a burst drops would
+        cost the event loop ~8 ms per 6 MB frame while the frames behind it wait in memory.
+        """
         state.counters.received += 1
-        work = FrameWork(
-            state.config, frame_id_of(payload), time.monotonic(), now_iso(), ticket, seq=seq
-        )
+        work = FrameWork(state.config, "", time.monotonic(), now_iso(), ticket, seq=seq)
         work.open_tasks = 1  # the frame itself, until its tasks are submitted
         return work
 
@@ -55,14 +59,45 @@ class Intake:
             self.http, url, frames.url_allowed_hosts, frames.max_bytes, frames.url_timeout
         )
 
-    @staticmethod
-    def burst(state: CameraState, seq: int) -> bool:
-        """Whether to drop the frame undecoded, so memory stays bounded.
+    @contextlib.asynccontextmanager
+    async def decode_slot(self, state: CameraState, seq: int) -> AsyncIterator[bool]:
+        """One of the camera's decode slots for frame ``seq``; False: superseded, drop it.
 
-        Yes when more frames of the camera wait for decoding than the model could use and a
-        newer one has arrived.
+        At most ``MAX_DECODING`` frames of a camera are hashed and decoded at once and one more
+        waits; a newer frame takes the wait from an older one, which is then dropped undecoded.
+        A QoS 0 burst gets no flow control from the broker, so this is what keeps the frames
+        the bridge holds to a few per camera, whether the event loop keeps up or falls behind.
         """
-        return state.undecoded > MAX_UNDECODED and seq < state.arrived
+        granted = await self._turn(state, seq)
+        try:
+            yield granted
+        finally:
+            if granted:
+                self._pass_on(state)
+
+    @staticmethod
+    async def _turn(state: CameraState, seq: int) -> bool:
+        if state.decoding < MAX_DECODING:
+            state.decoding += 1
+            return True
+        if state.waiting is not None:
+            waiting_seq, waiting = state.waiting
+            if waiting_seq > seq:
+                return False  # a newer frame already waits (an older one's fetch ended late)
+            if not waiting.done():
+                waiting.set_result(False)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        state.waiting = (seq, future)
+        return await future
+
+    @staticmethod
+    def _pass_on(state: CameraState) -> None:
+        """A slot is free: the waiting frame takes it, else it is given back."""
+        waiting, state.waiting = state.waiting, None
+        if waiting is not None and not waiting[1].done():
+            waiting[1].set_result(True)
+        else:
+            state.decoding -= 1
 
     def _target_size(self, tasks: tuple[str, ...]) -> int | None:
         sizes = []

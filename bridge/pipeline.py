@@ -62,19 +62,21 @@ class FramePath:
         self, state: CameraState, payload: bytes, ticket: AckTicket, seq: int, late: bool
     ) -> FrameWork | None:
         """Intake, then scenes, then the models; returns the frame if it shows the last scene."""
-        work = self.intake.open(state, payload, ticket, seq)
+        work = self.intake.open(state, ticket, seq)
         work.extra["late"] = late
         try:
             data = await self.intake.image_bytes(payload)
-            work.frame_id = frame_id_of(data)
-            if self.intake.burst(state, seq):
-                self._superseded(work)
-                return None
-            if self.scenes.same_bytes(state, work.frame_id):
-                return work
-            work.data = data
-            work.image = await self.intake.decode(data, state.config.tasks)
+            async with self.intake.decode_slot(state, seq) as granted:
+                if not granted:  # superseded before it was even hashed
+                    self._superseded(work)
+                    return None
+                work.frame_id = frame_id_of(data)
+                if self.scenes.same_bytes(state, work.frame_id):
+                    return work
+                work.data = data
+                work.image = await self.intake.decode(data, state.config.tasks)
         except FrameError as err:
+            work.frame_id = work.frame_id or frame_id_of(payload)
             await self.publisher.error(work, err.code, err.detail)
             self.accounts.end(work, Ending.ERROR)
             ticket.release()

@@ -197,7 +197,8 @@ class BridgeService:
             return
         if self._stopping:
             return  # not acknowledged: the broker keeps it for the next run
-        ticket = AckTicket(lambda: transport.ack(message))
+        receipt = message.receipt()  # the ticket keeps no frame's bytes alive
+        ticket = AckTicket(lambda: transport.ack(receipt))
         for routed in self.router.route(message.topic):
             if routed.route is Route.FRAME and routed.camera is not None:
                 ticket.hold()

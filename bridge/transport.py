@@ -15,7 +15,7 @@ import logging
 import ssl
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -57,6 +57,14 @@ class IncomingMessage:
     mid: int
     #: Which broker session delivered it: a packet id means nothing in a later, new session.
     session: int = 0
+
+    def receipt(self) -> IncomingMessage:
+        """The message without its payload: what acknowledging it later needs.
+
+        A frame is acknowledged only once its result has been acknowledged in turn, which can
+        take seconds while a burst of frames queues ahead of that PUBACK on the socket.
+        """
+        return replace(self, payload=b"")
 
 
 class MqttTransport:

@@ -139,8 +139,12 @@ class CameraState:
     #: Number of the latest frame to arrive, and of the latest frame submitted to the models.
     arrived: int = 0
     submitted: int = 0
-    #: Frames waiting to be decoded right now.
+    #: Frames being fetched, waiting for a decode slot or decoded right now.
     undecoded: int = 0
+    #: Frames being decoded right now (``intake.MAX_DECODING`` at most), and the one frame
+    #: waiting for a slot: its number and the future that says whether it gets one.
+    decoding: int = 0
+    waiting: tuple[int, asyncio.Future[bool]] | None = None
     #: The frame id of the scene last analysed, and its tasks' outcomes (only the outcomes:
     #: the analysed frame's image and bytes are not kept alive for this).
     scene_frame: str | None = None
