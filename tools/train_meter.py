@@ -421,9 +421,7 @@ def calibrate(
     """The lowest digit confidence at which at most ``target`` of published readings are wrong.
 
     Read through the bridge's meter engine (JPEG, shifted views, refitted regions), on
-    validation displays of real crops (independent crops, and composed as a counter can stand:
-    a camera sees the latter, and its right readings are surer) and on synthetic photos of
-    seeds training never used.
+    validation displays of real crops and on synthetic photos of seeds training never used.
     """
     from bridge.config import ModelConfig
     from bridge.engines.base import EngineOutput, JobOptions
@@ -433,10 +431,7 @@ def calibrate(
     engine.load()
     rng = random.Random(seed + 1)
     cases: list[tuple[Image.Image, MeterConfig, str]] = []
-    per_meter = 1 + 800 // max(1, len(val))
-    composed = meter_real.displays(val, per_meter, seed + 2)
-    composed += meter_real.displays(val, per_meter // 2, seed + 4, counter=True)
-    for crops in composed:
+    for crops in meter_real.displays(val, 1 + 800 // max(1, len(val)), seed + 2):
         image, roi = meter_real.compose(crops, rng)
         cases.append((image, MeterConfig(digits=len(crops), roi=roi), meter_real.truth(crops)))
     styles, families = meter_synth.split_options(split)
