@@ -361,9 +361,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--augment",
-        choices=("camera", "basic"),
-        default="camera",
-        help="camera: also gamma, blur, noise, rotation and re-compressed real displays",
+        choices=("basic", "camera"),
+        default="basic",
+        help="camera: also gamma, blur, noise, rotation and re-compressed real displays "
+        "(read worse on the real bench, bench/RESULTS.md)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
