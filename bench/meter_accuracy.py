@@ -7,7 +7,10 @@ Three kinds of sets, each read through the same path as ``image-to-text analyze 
   see ``tools/meter_real.py``): displays of 5-8 real camera crops drawn from one *evaluation*
   meter at a time (meters training never saw), the region exactly around the crops.  The
   reading a display stands for is its crops' labels through the carry rule
-  (``bridge.meter.carry``);
+  (``bridge.meter.carry``).  The crops are drawn independently, so a drum caught mid-roll
+  often stands left of a drum at rest, which no counter shows, and a tenth's error flips it;
+* ``--set real-counter``: the same meters' crops composed as a counter can stand (a drum
+  mid-roll only while its right neighbour rolls over; the last drum anywhere);
 * ``--set unseen`` (the default): synthetic photos (``tools/meter_synth.py``, a seed training
   never used) in styles and fonts that ``tools/train_meter.py --split train`` never shows the
   network: a DSEG14 Modern LCD/LED display, a drum counter in OpenCV's sans typeface, or a drum
@@ -77,11 +80,17 @@ def _generated(count: int, seed: int, which: str) -> list[tuple[bytes, dict[str,
     return items
 
 
-def _real(dataset: Path, per_meter: int, seed: int) -> list[tuple[bytes, dict[str, object]]]:
-    """Displays of real crops, ``per_meter`` from each evaluation meter."""
+def _real(
+    dataset: Path, per_meter: int, seed: int, counter: bool = False
+) -> list[tuple[bytes, dict[str, object]]]:
+    """Displays of real crops, ``per_meter`` from each evaluation meter.
+
+    ``counter``: composed as a counter can stand (``meter_real.counter_digits``) rather than
+    of independent crops.
+    """
     _, evaluation, _ = meter_real.scan(dataset)
     items = []
-    for crops in meter_real.displays(evaluation, per_meter, seed):
+    for crops in meter_real.displays(evaluation, per_meter, seed, counter=counter):
         image, roi = meter_real.compose(crops)
         buf = io.BytesIO()
         image.save(buf, "JPEG", quality=95)
@@ -137,10 +146,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=BENCH_SEED)
     parser.add_argument(
         "--set",
-        choices=("unseen", "all", "real"),
+        choices=("unseen", "all", "real", "real-counter"),
         default="unseen",
         help="unseen: only the styles and fonts `train_meter.py --split train` leaves out; "
-        "all: every style and font (new seeds); real: displays of evaluation meters' crops",
+        "all: every style and font (new seeds); real: displays of evaluation meters' crops; "
+        "real-counter: the same crops composed as a counter can stand",
     )
     parser.add_argument("--dataset", type=Path, help="the real crops' checkout (--set real)")
     parser.add_argument("--per-meter", type=int, default=20, help="displays per real meter")
@@ -152,10 +162,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.manifest:
         items = _from_manifest(args.manifest)
-    elif args.set == "real":
+    elif args.set in ("real", "real-counter"):
         if not args.dataset:
-            parser.error("--set real needs --dataset")
-        items = _real(args.dataset, args.per_meter, args.seed)
+            parser.error(f"--set {args.set} needs --dataset")
+        items = _real(args.dataset, args.per_meter, args.seed, args.set == "real-counter")
     else:
         items = _generated(args.count, args.seed, args.set)
     if args.single_view:

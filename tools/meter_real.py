@@ -173,11 +173,19 @@ def truth(crops: list[Crop]) -> str:
 
 
 def displays(
-    meters: dict[str, list[Crop]], per_meter: int, seed: int, sizes: tuple[int, int] = (5, 8)
+    meters: dict[str, list[Crop]],
+    per_meter: int,
+    seed: int,
+    sizes: tuple[int, int] = (5, 8),
+    counter: bool = False,
 ) -> list[list[Crop]]:
     """``per_meter`` displays of ``sizes`` crops each, every one from a single meter.
 
     A blank crop is only put in front of the display's digits, as an LCD blanks leading zeros.
+    Crops are drawn independently, so a drum at 3.5 may stand left of one at 5.0, which no
+    counter shows.  With ``counter``, the displays are composed as a counter can stand
+    (``counter_digits``): the last drum anywhere, a drum left of it mid-roll only while its
+    right neighbour rolls over.
     """
     rng = random.Random(seed)
     out = []
@@ -190,6 +198,30 @@ def displays(
             n = rng.randint(*sizes)
             lead = rng.randint(0, 2) if blanks and rng.random() < 0.3 else 0
             chosen = [rng.choice(blanks) for _ in range(lead)]
-            chosen += [rng.choice(digits) for _ in range(n - lead)]
+            if counter:
+                chosen += counter_digits(digits, n - lead, rng)
+            else:
+                chosen += [rng.choice(digits) for _ in range(n - lead)]
             out.append(chosen)
     return out
+
+
+def counter_digits(digits: list[Crop], n: int, rng: random.Random) -> list[Crop]:
+    """``n`` crops of one meter that a counter could show side by side, left to right.
+
+    Right to left: the last drum is any crop; a drum whose right neighbour stands at 9.f
+    (rolling over) has moved at most as far, tenths 0-f past its digit; any other drum is at
+    rest on a whole digit.  A meter with no crop for a case falls back to any crop.
+    """
+    by_tenth: dict[int, list[Crop]] = defaultdict(list)
+    for crop in digits:
+        assert crop.tenths is not None
+        by_tenth[crop.tenths % 10].append(crop)
+    chosen = [rng.choice(digits)]
+    while len(chosen) < n:
+        right = chosen[-1].tenths
+        assert right is not None
+        reach = right % 10 if right > 90 else 0
+        pool = [c for t in range(reach + 1) for c in by_tenth.get(t, [])] or digits
+        chosen.append(rng.choice(pool))
+    return chosen[::-1]

@@ -260,11 +260,6 @@ def test_regions_drawn_ten_percent_too_wide_on_each_side_are_refitted_to_the_dig
     assert exact_as_drawn <= total - 5, f"as drawn, {exact_as_drawn} of {total} read: no test"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: the weights trained on real crops call a DSEG blank cell blank with less "
-    "confidence than the synthetic-only weights did, and the ink-fitted region wins",
-)
 def test_an_lcd_that_blanks_its_leading_zeros_is_not_squeezed_into_fewer_cells(
     engine: MeterEngine,
 ) -> None:
