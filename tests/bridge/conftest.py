@@ -332,7 +332,9 @@ def run_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
             proc.process.wait(10)
 
 
-def caption_engine(model: Path, precision: str = "auto") -> TransformersEngine:
+def caption_engine(
+    model: Path, precision: str = "auto", threads: int | None = None
+) -> TransformersEngine:
     """A loaded CPU caption engine for a test model folder, eight new tokens at most."""
     from bridge.config import ModelConfig
     from bridge.engines.transformers_engine import TransformersEngine
@@ -344,6 +346,7 @@ def caption_engine(model: Path, precision: str = "auto") -> TransformersEngine:
             precision=precision,  # type: ignore[arg-type]
             device="cpu",
             max_new_tokens=8,
+            threads=threads,
         )
     )
     loaded.load()

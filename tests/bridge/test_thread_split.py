@@ -9,26 +9,10 @@ from typing import Any
 import pytest
 import torch
 
-from bridge.config import ModelConfig
 from bridge.engines.base import EngineOutput, JobOptions
 from bridge.engines.thread_split import DECODER_THREADS
 from bridge.engines.transformers_engine import TransformersEngine
-from tests.bridge.conftest import photo
-
-
-def loaded(model: Path, precision: str, threads: int) -> TransformersEngine:
-    engine = TransformersEngine(
-        ModelConfig(
-            engine="transformers",
-            model=str(model),
-            precision=precision,  # type: ignore[arg-type]
-            device="cpu",
-            max_new_tokens=4,
-            threads=threads,
-        )
-    )
-    engine.load()
-    return engine
+from tests.bridge.conftest import caption_engine, photo
 
 
 def threads_seen(engine: TransformersEngine) -> dict[str, list[int]]:
@@ -70,7 +54,7 @@ def precision_is_torch(engine: TransformersEngine) -> bool:
 def test_the_decoder_steps_run_on_one_thread_and_the_encoder_on_the_engines(
     tiny_blip: Path, precision: str
 ) -> None:
-    engine = loaded(tiny_blip, precision, threads=2)
+    engine = caption_engine(tiny_blip, precision, threads=2)
     assert engine.precision in ("int8", "openvino")
     seen = threads_seen(engine)
     assert seen["decoder"]
@@ -82,7 +66,7 @@ def test_the_decoder_steps_run_on_one_thread_and_the_encoder_on_the_engines(
 
 
 def test_fp32_is_left_as_configured(tiny_blip: Path) -> None:
-    engine = loaded(tiny_blip, "fp32", threads=2)
+    engine = caption_engine(tiny_blip, "fp32", threads=2)
     seen = threads_seen(engine)
     assert set(seen["decoder"]) == {2}
     assert seen["encoder"] == [2]
@@ -90,7 +74,7 @@ def test_fp32_is_left_as_configured(tiny_blip: Path) -> None:
 
 def test_the_split_touches_only_the_thread_running_the_model(tiny_blip: Path) -> None:
     """Another engine's thread (the meter's, say) keeps the count it set for itself."""
-    engine = loaded(tiny_blip, "int8", threads=2)
+    engine = caption_engine(tiny_blip, "int8", threads=2)
     counts: list[int] = []
 
     def other_engine() -> None:
