@@ -326,11 +326,6 @@ def convert(
         model = quantize_linear_layers(model, torch)
         release_weights_file(model)
         done.precision = "int8"
-    if done.precision in ("int8", "openvino") and located is not None:
-        parent, name = located
-        wide = [getattr(parent, name)]
-        wide += [getattr(owner, part) for owner, part in cross_attention_projections(model)]
-        split_threads(wide, torch.get_num_threads(), torch)
     elif precision == "bf16":
         done.dtype = torch.bfloat16
     elif precision in ("fp16", "mixed") and device.startswith("cuda"):
@@ -338,6 +333,11 @@ def convert(
     if done.dtype is not None:
         model = model.to(done.dtype)
         done.precision = precision
+    if done.precision in ("int8", "openvino") and located is not None:
+        parent, name = located
+        wide = [getattr(parent, name)]
+        wide += [getattr(owner, part) for owner, part in cross_attention_projections(model)]
+        split_threads(wide, torch.get_num_threads(), torch)
     done.model = model.to(device)
     return done
 
