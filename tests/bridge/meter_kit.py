@@ -16,6 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
 import meter_synth
 
+from bridge.config import ModelConfig
+from bridge.engines.meter_engine import MeterEngine
+
 
 def lcd_meter(seed: int, reading: str, strength: float = 0.5) -> meter_synth.Sample:
     """A photo of an LCD meter (seven-segment digits) showing ``reading``, three decimals.
@@ -53,3 +56,13 @@ def meter_camera(
     if not dedup:
         camera["dedup"] = False
     return camera
+
+
+def loaded_meter_engine() -> MeterEngine:
+    """The meter engine with the shipped weights, loaded on one torch thread, as tests read."""
+    import torch
+
+    torch.set_num_threads(1)
+    meter = MeterEngine(ModelConfig(engine="meter"))
+    meter.load()
+    return meter

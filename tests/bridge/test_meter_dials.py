@@ -16,11 +16,12 @@ import pytest
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
-from bridge.config import DialConfig, MeterConfig, ModelConfig
+from bridge.config import DialConfig, MeterConfig
 from bridge.engines.base import EngineOutput, JobOptions
 from bridge.engines.meter_engine import MeterEngine, MeterError
 from bridge.meter.dials import DialError, DialReading, agreeing_digit, combine, read_dial
 from tests.bridge.conftest import REPO
+from tests.bridge.meter_kit import loaded_meter_engine
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -170,12 +171,7 @@ def water_meter(
 
 @pytest.fixture(scope="module")
 def engine() -> MeterEngine:
-    import torch
-
-    torch.set_num_threads(1)
-    meter = MeterEngine(ModelConfig(engine="meter"))
-    meter.load()
-    return meter
+    return loaded_meter_engine()
 
 
 def test_a_water_meter_with_dials_publishes_the_combined_value(engine: MeterEngine) -> None:

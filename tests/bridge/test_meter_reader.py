@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bridge.config import MeterConfig, ModelConfig
+from bridge.config import MeterConfig
 from bridge.engines.base import EngineOutput, JobOptions
 from bridge.engines.meter_engine import MeterEngine
 from bridge.errors import ModelError
 from tests.bridge.conftest import REPO, BridgeProcess, Watcher, jpeg
+from tests.bridge.meter_kit import loaded_meter_engine
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -53,12 +54,7 @@ def test_the_displays_are_drawn_with_the_committed_fonts_not_the_systems(family:
 
 @pytest.fixture(scope="module")
 def engine() -> MeterEngine:
-    import torch
-
-    torch.set_num_threads(1)
-    meter = MeterEngine(ModelConfig(engine="meter"))
-    meter.load()
-    return meter
+    return loaded_meter_engine()
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bridge.config import MeterConfig, ModelConfig
+from bridge.config import MeterConfig
 from bridge.engines.base import EngineOutput, JobOptions
 from bridge.engines.meter_engine import MeterEngine
 from bridge.frames import decode_image
 from bridge.meter.carry import BINS, BLANK, digits_from_positions, point_position
 from bridge.meter.geometry import digit_cells
+from tests.bridge.meter_kit import loaded_meter_engine
 
 CROPS = Path(__file__).resolve().parents[1] / "fixtures" / "meter_crops"
 METERS = ("powermeter_unknown_iotson_emeter1", "watermeter_Wasser_Geraete_GmbH", "lcd_lcd_pb")
@@ -56,12 +57,7 @@ def display(meter: str) -> tuple[bytes, MeterConfig, str]:
 
 @pytest.fixture(scope="module")
 def engine() -> MeterEngine:
-    import torch
-
-    torch.set_num_threads(1)
-    meter = MeterEngine(ModelConfig(engine="meter"))
-    meter.load()
-    return meter
+    return loaded_meter_engine()
 
 
 def test_the_fixtures_name_their_source_and_licence() -> None:
