@@ -120,7 +120,9 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
             image.draft("RGB", (side, side))
         image.seek(0)
         image.load()
-        return to_rgb(ImageOps.exif_transpose(image))
+        # In place: an upright frame (nearly all of them) is then not copied for nothing.
+        ImageOps.exif_transpose(image, in_place=True)
+        return to_rgb(image)
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise FrameError("decode_failed", f"the image is truncated or corrupt ({err})") from err
 

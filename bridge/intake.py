@@ -1,7 +1,8 @@
 """Intake: a message's payload becomes a frame's bytes and then its image, within the limits.
 
 Raw image bytes, JSON with base64, or a URL fetched from an allowed host (``fetch.py``); decoded
-in a thread near the size the models want (``frames.py``).  Problems raise ``FrameError``.
+in a thread near the size the models want (``frames.py``), with the scene signature that dedup
+compares (``dedup.py``) made in the same trip.  Problems raise ``FrameError``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import aiohttp
 from PIL import Image
 
 from bridge.config import FramesConfig
+from bridge.dedup import Signature, scene_signature
 from bridge.fetch import fetch_url
 from bridge.frames import decode_image, unpack_payload
 from bridge.protocol import now_iso
@@ -114,3 +116,22 @@ class Intake:
         return await asyncio.to_thread(
             decode_image, data, self.frames.max_pixels, self._target_size(tasks)
         )
+
+    async def decode_signed(
+        self, data: bytes, tasks: tuple[str, ...], signed: bool
+    ) -> tuple[Image.Image, Signature | None]:
+        """The image and, when ``signed``, its scene signature, made in one trip to a thread.
+
+        A camera's frame waits for both before the model gets it; each trip to a worker thread
+        and back costs two thread wake-ups, and a busy 2-core host makes those wait their turn.
+        """
+        return await asyncio.to_thread(
+            _decoded_and_signed, data, self.frames.max_pixels, self._target_size(tasks), signed
+        )
+
+
+def _decoded_and_signed(
+    data: bytes, max_pixels: int, target_size: int | None, signed: bool
+) -> tuple[Image.Image, Signature | None]:
+    image = decode_image(data, max_pixels, target_size)
+    return image, scene_signature(image) if signed else None

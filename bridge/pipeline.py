@@ -64,6 +64,7 @@ class FramePath:
         """Intake, then scenes, then the models; returns the frame if it shows the last scene."""
         work = self.intake.open(state, ticket, seq)
         work.extra["late"] = late
+        signed = self.scenes.compares_signatures(work.camera)
         try:
             data = await self.intake.image_bytes(payload)
             async with self.intake.decode_slot(state, seq) as granted:
@@ -74,15 +75,16 @@ class FramePath:
                 if self.scenes.same_bytes(state, work.frame_id):
                     return work
                 work.data = data
-                work.image = await self.intake.decode(data, state.config.tasks)
+                work.image, signature = await self.intake.decode_signed(
+                    data, state.config.tasks, signed
+                )
         except FrameError as err:
             work.frame_id = work.frame_id or frame_id_of(payload)
             await self.publisher.error(work, err.code, err.detail)
             self.accounts.end(work, Ending.ERROR)
             ticket.release()
             return None
-        same, signature = await self.scenes.same_scene(work)
-        if same:
+        if self.scenes.same_scene(work.camera, signature):
             return work
         if seq < state.submitted:  # a newer frame of this camera was decoded first
             self._superseded(work)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bridge.dedup import SceneMemory, Signature, scene_signature, threshold_for
+from bridge.config import CameraConfig
+from bridge.dedup import SceneMemory, Signature, threshold_for
 from bridge.engines.base import EngineOutput
 from bridge.errors import BridgeError
 from bridge.group import decode_signature, encode_signature
@@ -44,16 +45,17 @@ class Scenes:
         """The frame is byte for byte the one last analysed."""
         return state.config.dedup and state.scene_frame == frame_id
 
-    async def same_scene(self, work: FrameWork) -> tuple[bool, Signature | None]:
-        """Whether the decoded frame shows the last analysed scene; else its signature to keep."""
-        cam = work.camera
-        threshold = threshold_for(cam.tasks, cam.dedup_threshold)
-        if not cam.dedup or threshold is None or work.image is None:
-            return False, None
-        signature = await asyncio.to_thread(scene_signature, work.image)
-        if not self._memory.is_new_scene(cam.name, signature, threshold):
-            return True, None
-        return False, signature
+    @staticmethod
+    def compares_signatures(camera: CameraConfig) -> bool:
+        """Whether the camera's frames are compared by scene signature (made with the decode)."""
+        return camera.dedup and threshold_for(camera.tasks, camera.dedup_threshold) is not None
+
+    def same_scene(self, camera: CameraConfig, signature: Signature | None) -> bool:
+        """Whether a frame with this signature shows the camera's last analysed scene."""
+        threshold = threshold_for(camera.tasks, camera.dedup_threshold)
+        if signature is None or not camera.dedup or threshold is None:
+            return False
+        return not self._memory.is_new_scene(camera.name, signature, threshold)
 
     def begin(self, state: CameraState, work: FrameWork, signature: Signature | None) -> None:
         """The frame becomes the camera's scene; its tasks' outcomes will be kept for repeats."""
