@@ -55,16 +55,26 @@ VALIDATION_SHARE = 0.15
 WHOLE_METERS_SHARE = 0.25
 #: Spread of a real label over its neighbouring tenths (in tenths).
 LABEL_SIGMA = 1.0
+#: Offset of the extra typefaces' photo seeds from the other synthetic photos' seeds.
+FACE_SEEDS = 500
 
 
-def _cells_of(seed: int, count: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Render ``count`` training photos from ``seed``; return their cells and labels."""
+def _cells_of(
+    seed: int, count: int, split: str, faces: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render ``count`` training photos from ``seed``; return their cells and labels.
+
+    ``faces``: photos in the extra typefaces, with lines and bars (``meter_synth.face_sample``).
+    """
     rng = random.Random(seed)
     styles, families = meter_synth.split_options(split)
     cells: list[np.ndarray] = []
     labels: list[int] = []
     for _ in range(count):
-        sample = meter_synth.render(rng, styles=styles, families=families, margin=(-0.01, 0.06))
+        if faces:
+            sample = meter_synth.face_sample(rng, split)
+        else:
+            sample = meter_synth.render(rng, styles=styles, families=families, margin=(-0.01, 0.06))
         meter = MeterConfig(digits=sample.digits, decimals=sample.decimals, roi=sample.roi)
         cells.append(digit_cells(sample.image, meter))
         labels.extend(sample.labels)
@@ -72,12 +82,16 @@ def _cells_of(seed: int, count: int, split: str) -> tuple[np.ndarray, np.ndarray
 
 
 def build_dataset(
-    photos: int, seed: int, workers: int, split: str = "all"
+    photos: int, seed: int, workers: int, split: str = "all", faces: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cells from ``photos`` photos, generated in fixed chunks so the result is reproducible."""
+    """Cells from ``photos`` photos, generated in fixed chunks so the result is reproducible.
+
+    ``faces``: the extra typefaces' photos, from seeds of their own (``FACE_SEEDS``).
+    """
     chunk = 250
     chunks = (photos + chunk - 1) // chunk
-    jobs = [(seed * 1000 + i, min(chunk, photos - i * chunk), split) for i in range(chunks)]
+    base = seed * 1000 + (FACE_SEEDS if faces else 0)
+    jobs = [(base + i, min(chunk, photos - i * chunk), split, faces) for i in range(chunks)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         parts = pool.starmap(_cells_of, jobs)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -326,11 +340,31 @@ def save(net: DigitNet, min_confidence: float, out: Path) -> None:
     torch.save({"net": state, "min_confidence": torch.tensor(min_confidence)}, out)
 
 
+def _synthetic(
+    cache: Path | None, photos: int, seed: int, workers: int, split: str, *, faces: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic cells from ``cache`` if it exists, else rendered (and kept there)."""
+    if cache and cache.exists():
+        data = np.load(cache)
+        return data["x"], data["y"]
+    xs, ys = build_dataset(photos, seed, workers, split, faces)
+    if cache:
+        np.savez(cache, x=xs, y=ys)
+    return xs, ys
+
+
 def main() -> None:
     """Command line: gather the cells, train, calibrate, write the weights."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, required=True, help="checkout of the crops")
     parser.add_argument("--photos", type=int, default=4000, help="synthetic photos")
+    parser.add_argument(
+        "--face-photos",
+        type=int,
+        default=0,
+        help="more synthetic photos in the extra typefaces with lines and bars "
+        "(meter_synth.face_sample; needs the font packages named in meter_synth.FACES)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="displays each real crop is in")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument(
@@ -380,13 +414,13 @@ def main() -> None:
     )
     camera = args.augment == "camera"
     xr, yr = real_cells(fit, args.repeat, args.seed, jpeg=camera)
-    if args.cache and args.cache.exists():
-        data = np.load(args.cache)
-        xs, ys = data["x"], data["y"]
-    else:
-        xs, ys = build_dataset(args.photos, args.seed, args.workers, args.split)
-        if args.cache:
-            np.savez(args.cache, x=xs, y=ys)
+    xs, ys = _synthetic(args.cache, args.photos, args.seed, args.workers, args.split, faces=False)
+    if args.face_photos:
+        faces_cache = args.cache.with_name(f"{args.cache.stem}-faces.npz") if args.cache else None
+        xf, yf = _synthetic(
+            faces_cache, args.face_photos, args.seed, args.workers, args.split, faces=True
+        )
+        xs, ys = np.concatenate([xs, xf]), np.concatenate([ys, yf])
     x = np.concatenate([xr, xs])
     y = np.concatenate([yr, ys])
     synthetic = np.concatenate([np.zeros(len(yr), bool), np.ones(len(ys), bool)])
