@@ -8,6 +8,7 @@ generator draws those for training only, and the bench's sets must not change be
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +32,18 @@ def test_the_benchs_sets_and_the_shipped_recipe_never_draw_the_training_only_fac
         _, families = meter_synth.split_options(split)
         assert not set(families) & set(meter_synth.FACES), split
     assert not set(meter_synth.FACES) & set(meter_synth.HELD_OUT_FAMILIES)
+
+
+def test_no_training_face_is_a_typeface_the_strangers_set_draws_its_drums_in() -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    import meter_independent_set
+
+    names = [pattern.split("/")[-1] for pattern in meter_independent_set.DRUM_FONTS]
+    stems = [re.split(r"[-*]", name)[0] for name in names]
+    assert {"LiberationSans", "FreeSans", "Roboto"} <= set(stems)
+    for files in meter_synth.FACES.values():
+        for file in files:
+            assert not file.name.startswith(tuple(stems)), file
 
 
 def marked(seed: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
