@@ -46,14 +46,19 @@ class Scenes:
         return state.config.dedup and state.scene_frame == frame_id
 
     @staticmethod
+    def _threshold(camera: CameraConfig) -> float | None:
+        """The camera's scene-change threshold; ``None`` where its frames are not compared."""
+        return threshold_for(camera.tasks, camera.dedup_threshold) if camera.dedup else None
+
+    @staticmethod
     def compares_signatures(camera: CameraConfig) -> bool:
         """Whether the camera's frames are compared by scene signature (made with the decode)."""
-        return camera.dedup and threshold_for(camera.tasks, camera.dedup_threshold) is not None
+        return Scenes._threshold(camera) is not None
 
     def same_scene(self, camera: CameraConfig, signature: Signature | None) -> bool:
         """Whether a frame with this signature shows the camera's last analysed scene."""
-        threshold = threshold_for(camera.tasks, camera.dedup_threshold)
-        if signature is None or not camera.dedup or threshold is None:
+        threshold = self._threshold(camera)
+        if signature is None or threshold is None:
             return False
         return not self._memory.is_new_scene(camera.name, signature, threshold)
 

@@ -111,6 +111,13 @@ FACES: dict[str, list[Path]] = {
     + _system_faces(SYSTEM_FONTS / "croscore", "Tinos-*.ttf")
     + _system_faces(SYSTEM_FONTS / "noto", "NotoSerif-*.ttf"),
 }
+
+
+def _fonts_of(family: str) -> list[Path] | str:
+    """A family's fonts, from ``FACES`` (training-only typefaces) or ``FAMILIES``."""
+    return FACES[family] if family in FACES else FAMILIES[family]
+
+
 SEGMENT_FAMILIES = ("dseg7classic", "dseg7modern", "dseg14classic", "dseg14modern", "segments")
 TEXT_FAMILIES = (
     "dejavu_sans",
@@ -324,7 +331,7 @@ def _render_segments(
             unlit = None
     panel = Image.new("RGB", (width, height), bg)
     layer = Image.new("RGB", (width, height), bg)
-    fonts = FACES[family] if family in FACES else FAMILIES[family]
+    fonts = _fonts_of(family)
     seg_style = _SegmentStyle(
         stroke=rng.uniform(0.1, 0.22),
         gap=rng.uniform(0.0, 0.05),
@@ -590,7 +597,7 @@ def _render_drums(
         offsets = [rng.uniform(-0.12, 0.12) for _ in range(n)]  # slack drums sit a bit off
     n_red = decimals if decimals and rng.random() < 0.8 else rng.choice([0, 1, 2, 3])
     n_red = min(n_red, n - 1)
-    fonts = FACES[family] if family in FACES else FAMILIES[family]
+    fonts = _fonts_of(family)
     font_path = str(rng.choice(fonts)) if isinstance(fonts, list) else rng.choice(fonts.split())
     scale = rng.uniform(0.7, 0.95)
     spacing = rng.uniform(1.2, 1.6)
