@@ -28,7 +28,9 @@ The shipped weights: the defaults (``--photos 4000 --face-photos 0 --synthetic-p
 --repeat 3 --epochs 12 --augment basic --split all --seed 20261125``) on a machine without
 fonts-dseg.  The third round's candidate, not shipped (it read more real displays but fails a
 reader test, ``bench/RESULTS.md``): ``--face-photos 2500 --synthetic-per-epoch 26000`` with
-fonts-dseg, fonts-dejavu-core and the ``meter_synth.FACES`` packages installed.
+fonts-dseg, fonts-dejavu-core and the ``meter_synth.FACES`` packages installed.  The fourth
+round's, not shipped either (the same test fails, synthetic displays read worse): the same with
+``--face-styles drum`` (the extra typefaces drawn on drums only).
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
