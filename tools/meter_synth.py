@@ -851,16 +851,26 @@ def bench_sample(rng: random.Random) -> Sample:
     return render(rng, styles=(style,), families=fams, margin=(0.0, 0.04))
 
 
-def face_sample(rng: random.Random, split: str = "train") -> Sample:
+#: The styles ``face_sample`` may draw its typefaces in: ``all`` (the split's styles, drums and
+#: LCD/LED panels) or ``drum`` (drums only: the typefaces never drawn as a panel).
+FACE_STYLES = {
+    "all": STYLES,
+    "drum": tuple(s for s in STYLES if s.startswith("drum")),
+}
+
+
+def face_sample(rng: random.Random, split: str = "train", styles: str = "all") -> Sample:
     """A training photo in one of ``FACES``' typefaces, often crossed or cut off-centre.
 
     Drums (rolling as in ``render``) and LCD/LED panels typed in a text face, with the marks
     seen on unseen real meters: a bright or dark line crossing the digits, a bar above or below
-    them that the region takes in (the digits sit high or low in their cells).
+    them that the region takes in (the digits sit high or low in their cells).  ``styles``: a
+    key of ``FACE_STYLES``, the styles it may draw (those of ``split`` among them).
     """
-    styles, _ = split_options(split)
+    allowed = FACE_STYLES[styles]
+    drawn = tuple(s for s in split_options(split)[0] if s in allowed)
     faces = tuple(f for f, files in FACES.items() if files)
-    return render(rng, styles=styles, families=faces, margin=(-0.01, 0.06), marks=True)
+    return render(rng, styles=drawn, families=faces, margin=(-0.01, 0.06), marks=True)
 
 
 def write_set(folder: Path, count: int, seed: int, split: str) -> list[dict[str, object]]:

@@ -28,7 +28,9 @@ The shipped weights: the defaults (``--photos 4000 --face-photos 0 --synthetic-p
 --repeat 3 --epochs 12 --augment basic --split all --seed 20261125``) on a machine without
 fonts-dseg.  The third round's candidate, not shipped (it read more real displays but fails a
 reader test, ``bench/RESULTS.md``): ``--face-photos 2500 --synthetic-per-epoch 26000`` with
-fonts-dseg, fonts-dejavu-core and the ``meter_synth.FACES`` packages installed.
+fonts-dseg, fonts-dejavu-core and the ``meter_synth.FACES`` packages installed.  The fourth
+round's, not shipped either (the same test fails, synthetic displays read worse): the same with
+``--face-styles drum`` (the extra typefaces drawn on drums only).
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
@@ -69,11 +71,12 @@ FACE_SEEDS = 500
 
 
 def _cells_of(
-    seed: int, count: int, split: str, faces: bool = False
+    seed: int, count: int, split: str, faces: bool = False, face_styles: str = "all"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render ``count`` training photos from ``seed``; return their cells and labels.
 
-    ``faces``: photos in the extra typefaces, with lines and bars (``meter_synth.face_sample``).
+    ``faces``: photos in the extra typefaces, with lines and bars (``meter_synth.face_sample``),
+    in the styles ``face_styles`` names (a key of ``meter_synth.FACE_STYLES``).
     """
     rng = random.Random(seed)
     styles, families = meter_synth.split_options(split)
@@ -81,7 +84,7 @@ def _cells_of(
     labels: list[int] = []
     for _ in range(count):
         if faces:
-            sample = meter_synth.face_sample(rng, split)
+            sample = meter_synth.face_sample(rng, split, face_styles)
         else:
             sample = meter_synth.render(rng, styles=styles, families=families, margin=(-0.01, 0.06))
         meter = MeterConfig(digits=sample.digits, decimals=sample.decimals, roi=sample.roi)
@@ -91,16 +94,25 @@ def _cells_of(
 
 
 def build_dataset(
-    photos: int, seed: int, workers: int, split: str = "all", faces: bool = False
+    photos: int,
+    seed: int,
+    workers: int,
+    split: str = "all",
+    *,
+    faces: bool = False,
+    face_styles: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cells from ``photos`` photos, generated in fixed chunks so the result is reproducible.
 
-    ``faces``: the extra typefaces' photos, from seeds of their own (``FACE_SEEDS``).
+    ``faces``: the extra typefaces' photos, from seeds of their own (``FACE_SEEDS``), in the
+    styles ``face_styles`` names.
     """
     chunk = 250
     chunks = (photos + chunk - 1) // chunk
     base = seed * 1000 + (FACE_SEEDS if faces else 0)
-    jobs = [(base + i, min(chunk, photos - i * chunk), split, faces) for i in range(chunks)]
+    jobs = [
+        (base + i, min(chunk, photos - i * chunk), split, faces, face_styles) for i in range(chunks)
+    ]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         parts = pool.starmap(_cells_of, jobs)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -350,16 +362,31 @@ def save(net: DigitNet, min_confidence: float, out: Path) -> None:
 
 
 def _synthetic(
-    cache: Path | None, photos: int, seed: int, workers: int, split: str, *, faces: bool
+    cache: Path | None,
+    photos: int,
+    seed: int,
+    workers: int,
+    split: str,
+    *,
+    faces: bool,
+    face_styles: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic cells from ``cache`` if it exists, else rendered (and kept there)."""
     if cache and cache.exists():
         data = np.load(cache)
         return data["x"], data["y"]
-    xs, ys = build_dataset(photos, seed, workers, split, faces)
+    xs, ys = build_dataset(photos, seed, workers, split, faces=faces, face_styles=face_styles)
     if cache:
         np.savez(cache, x=xs, y=ys)
     return xs, ys
+
+
+def faces_cache_of(cache: Path | None, face_styles: str) -> Path | None:
+    """Where the face photos' cells are kept beside ``cache``: one file per ``face_styles``."""
+    if cache is None:
+        return None
+    tail = "" if face_styles == "all" else f"-{face_styles}"
+    return cache.with_name(f"{cache.stem}-faces{tail}.npz")
 
 
 def main() -> None:
@@ -373,6 +400,13 @@ def main() -> None:
         default=0,
         help="more synthetic photos in the extra typefaces with lines and bars "
         "(meter_synth.face_sample; needs the font packages named in meter_synth.FACES)",
+    )
+    parser.add_argument(
+        "--face-styles",
+        choices=tuple(meter_synth.FACE_STYLES),
+        default="all",
+        help="styles the --face-photos are drawn in: all (drums and LCD/LED panels) or "
+        "drum (drums only); their cache is kept apart (<cache>-faces-drum.npz)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="displays each real crop is in")
     parser.add_argument("--epochs", type=int, default=12)
@@ -427,9 +461,14 @@ def main() -> None:
     xr, yr = real_cells(fit, args.repeat, args.seed, jpeg=camera)
     xs, ys = _synthetic(args.cache, args.photos, args.seed, args.workers, args.split, faces=False)
     if args.face_photos:
-        faces_cache = args.cache.with_name(f"{args.cache.stem}-faces.npz") if args.cache else None
         xf, yf = _synthetic(
-            faces_cache, args.face_photos, args.seed, args.workers, args.split, faces=True
+            faces_cache_of(args.cache, args.face_styles),
+            args.face_photos,
+            args.seed,
+            args.workers,
+            args.split,
+            faces=True,
+            face_styles=args.face_styles,
         )
         xs, ys = np.concatenate([xs, xf]), np.concatenate([ys, yf])
     x = np.concatenate([xr, xs])

@@ -96,3 +96,33 @@ def test_face_photos_use_only_the_extra_typefaces_and_repeat_with_their_seed() -
     again = meter_synth.face_sample(random.Random(3))
     assert again.raw == samples[3].raw
     assert np.array_equal(np.asarray(again.image), np.asarray(samples[3].image))
+
+
+@needs_faces
+def test_face_photos_can_be_kept_to_drums_and_the_default_draws_as_before() -> None:
+    drums = [meter_synth.face_sample(random.Random(seed), "all", "drum") for seed in range(30)]
+    assert {s.style for s in drums} <= set(meter_synth.FACE_STYLES["drum"])
+    assert all(s.style.startswith("drum") for s in drums)
+    assert {s.family for s in drums} <= set(INSTALLED_FACES)
+    trained = meter_synth.face_sample(random.Random(5), "train", "drum")
+    assert trained.style in {"drum_dark", "drum_light"}  # the split's held-out style stays out
+    # the default is the third round's recipe: every style of the split
+    default = meter_synth.face_sample(random.Random(11), "all")
+    before = meter_synth.render(
+        random.Random(11),
+        styles=meter_synth.STYLES,
+        families=tuple(INSTALLED_FACES),
+        margin=(-0.01, 0.06),
+        marks=True,
+    )
+    assert default.raw == before.raw
+    assert np.array_equal(np.asarray(default.image), np.asarray(before.image))
+
+
+def test_the_drum_only_face_photos_are_cached_apart_from_the_others() -> None:
+    import train_meter
+
+    cache = Path("/tmp/runs/synth.npz")
+    assert train_meter.faces_cache_of(cache, "all") == Path("/tmp/runs/synth-faces.npz")
+    assert train_meter.faces_cache_of(cache, "drum") == Path("/tmp/runs/synth-faces-drum.npz")
+    assert train_meter.faces_cache_of(None, "drum") is None
