@@ -30,7 +30,9 @@ fonts-dseg.  The third round's candidate, not shipped (it read more real display
 reader test, ``bench/RESULTS.md``): ``--face-photos 2500 --synthetic-per-epoch 26000`` with
 fonts-dseg, fonts-dejavu-core and the ``meter_synth.FACES`` packages installed.  The fourth
 round's, not shipped either (the same test fails, synthetic displays read worse): the same with
-``--face-styles drum`` (the extra typefaces drawn on drums only).
+``--face-styles drum`` (the extra typefaces drawn on drums only).  Its second candidate, the
+best reader so far but not shipped (its calibrated threshold lets wrong values through on the
+judging sets): the same with ``--synthetic-per-epoch 0``.
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
