@@ -73,20 +73,20 @@ FACE_SEEDS = 500
 
 
 def _cells_of(
-    seed: int, count: int, split: str, faces: bool = False, face_styles: str = "all"
+    seed: int, count: int, split: str, faces: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render ``count`` training photos from ``seed``; return their cells and labels.
 
     ``faces``: photos in the extra typefaces, with lines and bars (``meter_synth.face_sample``),
-    in the styles ``face_styles`` names (a key of ``meter_synth.FACE_STYLES``).
+    in the styles it names (a key of ``meter_synth.FACE_STYLES``); None: the ordinary photos.
     """
     rng = random.Random(seed)
     styles, families = meter_synth.split_options(split)
     cells: list[np.ndarray] = []
     labels: list[int] = []
     for _ in range(count):
-        if faces:
-            sample = meter_synth.face_sample(rng, split, face_styles)
+        if faces is not None:
+            sample = meter_synth.face_sample(rng, split, faces)
         else:
             sample = meter_synth.render(rng, styles=styles, families=families, margin=(-0.01, 0.06))
         meter = MeterConfig(digits=sample.digits, decimals=sample.decimals, roi=sample.roi)
@@ -100,21 +100,17 @@ def build_dataset(
     seed: int,
     workers: int,
     split: str = "all",
-    *,
-    faces: bool = False,
-    face_styles: str = "all",
+    faces: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cells from ``photos`` photos, generated in fixed chunks so the result is reproducible.
 
-    ``faces``: the extra typefaces' photos, from seeds of their own (``FACE_SEEDS``), in the
-    styles ``face_styles`` names.
+    ``faces``: the extra typefaces' photos in these styles (``_cells_of``), from seeds of
+    their own (``FACE_SEEDS``).
     """
     chunk = 250
     chunks = (photos + chunk - 1) // chunk
-    base = seed * 1000 + (FACE_SEEDS if faces else 0)
-    jobs = [
-        (base + i, min(chunk, photos - i * chunk), split, faces, face_styles) for i in range(chunks)
-    ]
+    base = seed * 1000 + (FACE_SEEDS if faces is not None else 0)
+    jobs = [(base + i, min(chunk, photos - i * chunk), split, faces) for i in range(chunks)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         parts = pool.starmap(_cells_of, jobs)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -370,14 +366,13 @@ def _synthetic(
     workers: int,
     split: str,
     *,
-    faces: bool,
-    face_styles: str = "all",
+    faces: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic cells from ``cache`` if it exists, else rendered (and kept there)."""
     if cache and cache.exists():
         data = np.load(cache)
         return data["x"], data["y"]
-    xs, ys = build_dataset(photos, seed, workers, split, faces=faces, face_styles=face_styles)
+    xs, ys = build_dataset(photos, seed, workers, split, faces)
     if cache:
         np.savez(cache, x=xs, y=ys)
     return xs, ys
@@ -461,7 +456,7 @@ def main() -> None:
     )
     camera = args.augment == "camera"
     xr, yr = real_cells(fit, args.repeat, args.seed, jpeg=camera)
-    xs, ys = _synthetic(args.cache, args.photos, args.seed, args.workers, args.split, faces=False)
+    xs, ys = _synthetic(args.cache, args.photos, args.seed, args.workers, args.split)
     if args.face_photos:
         xf, yf = _synthetic(
             faces_cache_of(args.cache, args.face_styles),
@@ -469,8 +464,7 @@ def main() -> None:
             args.seed,
             args.workers,
             args.split,
-            faces=True,
-            face_styles=args.face_styles,
+            faces=args.face_styles,
         )
         xs, ys = np.concatenate([xs, xf]), np.concatenate([ys, yf])
     x = np.concatenate([xr, xs])
