@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from bridge.engines.image_attention import attend_to_image_features
 from bridge.engines.thread_split import split_threads
 
 if TYPE_CHECKING:
@@ -63,8 +64,9 @@ def choose(
     """``model`` at the ``wanted`` precision; ``auto`` picks the fast form only if it keeps parity.
 
     Where ``auto`` (or ``openvino``) has more than one candidate, each that keeps parity is
-    timed on the check's frame (``probe_seconds``), one at a time, and the fastest is kept;
-    the choice is recorded (``probe_record.py``) so a later start on this CPU builds only it.
+    timed on the check's frame, alone and in a batch (``probe_seconds``), one at a time, and the
+    fastest is kept; the choice is recorded (``probe_record.py``) so a later start on this CPU
+    builds only it.
     ``reload`` gives a fresh fp32 copy (a conversion changes ``model`` in place).
     """
     import torch
@@ -244,7 +246,7 @@ class Trial:
         if not self.seconds:
             return ""
         timings = ", ".join(f"{name} {value:.3f} s" for name, value in self.seconds.items())
-        return f"; one caption of the check's frame, median: {timings}"
+        return f"; seconds a frame, alone and in a batch of {PROBE_BATCH}, median: {timings}"
 
 
 def _torch_threads() -> int:
@@ -255,10 +257,16 @@ def _torch_threads() -> int:
 
 #: Timed runs per candidate in the load-time probe (after one warm-up run).
 PROBE_RUNS = 3
+#: The probe's batch: a lone camera's frame, and then this many cameras' frames together.
+PROBE_BATCH = 4
 
 
 def probe_seconds(fast: Converted, reference: ParityProbe) -> float:
-    """Median seconds ``fast`` takes to caption the parity check's frame (one warm-up first)."""
+    """Median seconds a frame ``fast`` takes over one caption alone and one of a full batch.
+
+    Both count: forms that tie on one frame can differ by a third on a batch (the vision
+    encoder's share grows with it), and the bridge batches as soon as cameras wait.
+    """
     import statistics
     import time
 
@@ -267,20 +275,22 @@ def probe_seconds(fast: Converted, reference: ParityProbe) -> float:
     pixel_values = reference.inputs["pixel_values"]
     if fast.dtype is not None:
         pixel_values = pixel_values.to(fast.dtype)
+    batch = pixel_values[:1].expand(PROBE_BATCH, *pixel_values.shape[1:]).contiguous()
     steps = int(reference.sequences.shape[1])
     times: list[float] = []
     with torch.inference_mode():
         for run in range(PROBE_RUNS + 1):
             started = time.perf_counter()
-            fast.model.generate(
-                pixel_values=pixel_values,
-                max_new_tokens=steps,
-                min_new_tokens=steps,
-                num_beams=1,
-                do_sample=False,
-            )
+            for pixels in (pixel_values[:1], batch):
+                fast.model.generate(
+                    pixel_values=pixels,
+                    max_new_tokens=steps,
+                    min_new_tokens=steps,
+                    num_beams=1,
+                    do_sample=False,
+                )
             if run:
-                times.append(time.perf_counter() - started)
+                times.append((time.perf_counter() - started) / (1 + PROBE_BATCH))
     return float(statistics.median(times))
 
 
@@ -318,11 +328,13 @@ def convert(
         release_weights_file(model)
         done.precision = "mixed"
     elif precision == "openvino" and device == "cpu" and located is not None:
+        fold_image_attention(model, torch)
         model = quantize_linear_layers_except(model, [located], torch)
         use_openvino_vision(model, located, calibration or [], torch)
         release_weights_file(model)
         done.precision = "openvino"
     elif precision in ("int8", "mixed", "openvino") and device == "cpu":
+        fold_image_attention(model, torch)
         model = quantize_linear_layers(model, torch)
         release_weights_file(model)
         done.precision = "int8"
@@ -340,6 +352,16 @@ def convert(
         split_threads(wide, torch.get_num_threads(), torch)
     done.model = model.to(device)
     return done
+
+
+def fold_image_attention(model: Any, torch: Any) -> None:
+    """BLIP's cross-attention against the image features in bf16, where the CPU multiplies bf16.
+
+    Elsewhere transformers' cached keys and values stay: in fp32 the folded products cost more
+    a token than the projections they save (``image_attention.py``; bench/RESULTS.md).
+    """
+    if cpu_has("avx512_bf16") or cpu_has("amx_bf16"):
+        attend_to_image_features(model, torch.bfloat16)
 
 
 def quantize_linear_layers_except(model: Any, parts: list[tuple[Any, str]], torch: Any) -> Any:

@@ -68,6 +68,7 @@ class ProbeRecord:
     def for_model(cls, config: Any, candidates: list[str], threads: int) -> ProbeRecord:
         """The record for ``config``'s model choosing among ``candidates`` on this CPU."""
         from bridge.engines.openvino_vision import cache_root, revision
+        from bridge.engines.precision import PROBE_BATCH
         from bridge.engines.thread_split import DECODER_THREADS
 
         name = str(getattr(config, "_name_or_path", "") or "")
@@ -80,6 +81,8 @@ class ProbeRecord:
             # how the forms ran when timed: a record made before the decoder had its own
             # thread count timed OpenVINO's pool fighting torch's, and is measured again
             "decoder_threads": DECODER_THREADS,
+            # what was timed: a record that timed one frame alone is measured again
+            "probe_frames": [1, PROBE_BATCH],
             "candidates": candidates,
         }
         key = hashlib.sha1(f"{name}|{identity['revision']}".encode(), usedforsecurity=False)

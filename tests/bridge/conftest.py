@@ -141,6 +141,42 @@ def tiny_blip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def seeing_blip(tiny_blip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BLIP with vision weights that carry the image through to the decoder.
+
+    Vision weights re-initialised (normal(0, 0.02), LayerNorm weight 1, bias 0) and the decoder's
+    cross-attention drawn at normal(0, 0.1): ``BlipConfig``'s vision initializer_range of 1e-10
+    leaves an encoder whose output never reaches the decoder, and at 0.02 the tiny decoder's
+    logits for two different pictures still agree to a cosine of 0.99998, so every parity check
+    would pass whatever encoder ran.
+    """
+    import torch
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    folder = tmp_path_factory.mktemp("seeing-blip")
+    model = BlipForConditionalGeneration.from_pretrained(tiny_blip)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for module in model.vision_model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+                module.weight.normal_(0.0, 0.02, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+        embeddings = model.vision_model.embeddings
+        embeddings.class_embedding.normal_(0.0, 0.02, generator=generator)
+        embeddings.position_embedding.normal_(0.0, 0.02, generator=generator)
+        for name, module in model.text_decoder.named_modules():
+            if isinstance(module, torch.nn.Linear) and ".crossattention." in name:
+                module.weight.normal_(0.0, 0.1, generator=generator)
+    model.save_pretrained(folder)
+    BlipProcessor.from_pretrained(tiny_blip).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_trocr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import (
         BertTokenizer,
