@@ -23,6 +23,7 @@ from PIL import Image
 from bridge.config import DEFAULT_CAPTION_MODEL, ModelConfig
 from bridge.engines.base import Engine, EngineOutput, JobOptions, register
 from bridge.engines.blip_attention import use_fused_attention
+from bridge.engines.blip_greedy import GreedyBlip
 from bridge.engines.precision import choose as choose_precision
 from bridge.errors import ModelError
 from bridge.memory import give_back_freed_memory, limit_malloc_arenas
@@ -83,6 +84,8 @@ class TransformersEngine(Engine):
         self.probe: dict[str, float] | None = None
         #: The probe record ``auto``'s choice was read from (an earlier start measured it).
         self.probe_record: str | None = None
+        #: BLIP's decoder in a loop of our own, where it gives ``generate``'s tokens (greedy only).
+        self.greedy: GreedyBlip | None = None
         self._idle_trim = threading.Timer(0, lambda: None)  # re-armed after every batch
 
     @property
@@ -128,6 +131,7 @@ class TransformersEngine(Engine):
         torch.set_num_threads(threads)
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
         self.input_size = _processor_size(processor)
+        self.greedy = self._checked_greedy_loop()
         self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
         give_back_freed_memory()
 
@@ -140,7 +144,37 @@ class TransformersEngine(Engine):
             found["probe"] = {name: round(value, 4) for name, value in self.probe.items()}
         if self.probe_record:
             found["probe_record"] = self.probe_record  # the figures are an earlier start's
+        if self.greedy is not None:
+            found["greedy_loop"] = True
         return found
+
+    def _checked_greedy_loop(self) -> GreedyBlip | None:
+        """The own greedy loop, kept only if it gives ``generate``'s tokens on a test frame."""
+        import torch
+
+        from bridge.engines.precision import PARITY_TOKENS, probe_image
+
+        greedy = GreedyBlip.for_model(self.model)
+        if greedy is None:
+            return None
+        prompt = self.config.prompt if self.promptable else None
+        inputs = self._prepare([probe_image()], prompt)
+        with torch.inference_mode():
+            expected = self.model.generate(**inputs, max_new_tokens=PARITY_TOKENS, num_beams=1)
+            ours = greedy.generate(
+                inputs["pixel_values"],
+                PARITY_TOKENS,
+                inputs.get("input_ids"),
+                inputs.get("attention_mask"),
+            )
+        if ours is None or not torch.equal(ours, expected):
+            _LOGGER.warning(
+                "%s: the greedy loop's tokens differ from generate's on the check's frame; "
+                "captions go through generate",
+                self.model_id,
+            )
+            return None
+        return greedy
 
     def _unavailable(self, err: BaseException) -> ModelError:
         reason = str(err).splitlines()[0][:300]
@@ -221,12 +255,21 @@ class TransformersEngine(Engine):
         import torch
 
         inputs = self._prepare(images, prompt)
+        generated = None
         with torch.inference_mode():
-            generated = self.model.generate(
-                **inputs,
-                max_new_tokens=self.config.max_new_tokens,
-                num_beams=self.config.num_beams,
-            )
+            if self.greedy is not None and self.config.num_beams == 1:
+                generated = self.greedy.generate(
+                    inputs["pixel_values"],
+                    self.config.max_new_tokens,
+                    inputs.get("input_ids"),
+                    inputs.get("attention_mask"),
+                )
+            if generated is None:
+                generated = self.model.generate(
+                    **inputs,
+                    max_new_tokens=self.config.max_new_tokens,
+                    num_beams=self.config.num_beams,
+                )
         texts = self.processor.batch_decode(generated, skip_special_tokens=True)
         return [EngineOutput(text=" ".join(text.split())) for text in texts]
 

@@ -21,7 +21,8 @@ def threads_seen(engine: TransformersEngine) -> dict[str, list[int]]:
     model: Any = engine.model
     inside_encoder = model.vision_model.embeddings if precision_is_torch(engine) else None
     hooks = [
-        model.text_decoder.register_forward_pre_hook(
+        # the language head runs at every token, whichever loop drives the decoder
+        model.text_decoder.cls.register_forward_pre_hook(
             lambda *_: seen["decoder"].append(torch.get_num_threads())
         )
     ]
