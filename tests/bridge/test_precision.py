@@ -137,3 +137,23 @@ def test_auto_picks_mixed_on_a_cpu_with_amx_and_int8_or_openvino_elsewhere(
     assert chosen.precision in expected
     if amx:  # AMX keeps its measured choice: nothing else is tried, nothing timed
         assert chosen.probe is None
+
+
+def test_vocabularies_are_kept_in_bf16_and_looked_up_in_fp32() -> None:
+    from bridge.engines.precision import VOCABULARY_ROWS, vocabulary_in_bf16
+
+    torch.manual_seed(5)
+    model = torch.nn.ModuleDict(
+        {
+            "words": torch.nn.Embedding(VOCABULARY_ROWS + 1, 16),
+            "positions": torch.nn.Embedding(64, 16),
+        }
+    )
+    words = model["words"].weight.detach().clone()
+    assert vocabulary_in_bf16(model, torch) == 1
+    assert model["words"].weight.dtype == torch.bfloat16
+    assert model["positions"].weight.dtype == torch.float32  # small tables stay as they are
+    ids = torch.tensor([[0, 7, VOCABULARY_ROWS]])
+    rows = model["words"](ids)
+    assert rows.dtype == torch.float32
+    assert torch.allclose(rows, words[ids], rtol=1 / 128)
