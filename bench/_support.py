@@ -74,6 +74,8 @@ def blip_model(size: str = "base") -> Path:
     vocab = [specials.get(i, f"w{i}") for i in range(vocab_size)]
     (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizer(str(tmp / "vocab.txt"), bos_token="[DEC]")
+    from tests.support.blip import reinit_vision
+
     torch.manual_seed(0)
     model = BlipForConditionalGeneration(config)
     reinit_vision(model)
@@ -84,25 +86,6 @@ def blip_model(size: str = "base") -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
-
-
-def reinit_vision(model: object) -> None:
-    """Vision weights normal(0, 0.02), LayerNorm weight 1 and bias 0, biases 0 (seed 0)."""
-    import torch
-
-    vision = model.vision_model  # type: ignore[attr-defined]
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in vision.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-            elif isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
-                module.weight.normal_(0.0, 0.02, generator=generator)
-                if module.bias is not None:
-                    module.bias.zero_()
-        vision.embeddings.class_embedding.normal_(0.0, 0.02, generator=generator)
-        vision.embeddings.position_embedding.normal_(0.0, 0.02, generator=generator)
 
 
 # --- frames a camera would send ---

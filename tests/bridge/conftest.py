@@ -22,6 +22,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image, ImageDraw, ImageFont
 
+from tests.support.blip import reinit_vision
 from tests.support.fonts import font
 from tests.support.inbox import Inbox
 from tests.support.mosquitto import Mosquitto
@@ -156,18 +157,8 @@ def seeing_blip(tiny_blip: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     folder = tmp_path_factory.mktemp("seeing-blip")
     model = BlipForConditionalGeneration.from_pretrained(tiny_blip)
     generator = torch.Generator().manual_seed(3)
+    reinit_vision(model, generator)
     with torch.no_grad():
-        for module in model.vision_model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-            elif isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
-                module.weight.normal_(0.0, 0.02, generator=generator)
-                if module.bias is not None:
-                    module.bias.zero_()
-        embeddings = model.vision_model.embeddings
-        embeddings.class_embedding.normal_(0.0, 0.02, generator=generator)
-        embeddings.position_embedding.normal_(0.0, 0.02, generator=generator)
         for name, module in model.text_decoder.named_modules():
             if isinstance(module, torch.nn.Linear) and ".crossattention." in name:
                 module.weight.normal_(0.0, 0.1, generator=generator)
