@@ -6,10 +6,11 @@ faster than anything else, and the text decoder's Linear layers in dynamic int8,
 token at a time is bound by reading weights, of which int8 reads half -- and elsewhere the
 faster, timed at load on the check's frame, of dynamic int8 Linear layers throughout and
 ``openvino`` (the vision encoder compiled by OpenVINO in static int8, ``openvino_vision.py``,
-the decoder in dynamic int8), where OpenVINO is installed.  Each only after checking, on this
-very model at load time, that the fast form predicts the same next tokens as fp32
-(teacher-forced logits, cosine of at least ``PARITY_MIN_COSINE`` at every step); a model that
-fails the check stays fp32.
+the decoder in dynamic int8), where OpenVINO is installed; on CPUs that multiply bf16 both
+fold BLIP's cross-attention into the image features (``image_attention.py``), and go without
+the fold if it alone drifts.  Each only after checking, on this very model at load time, that
+the fast form predicts the same next tokens as fp32 (teacher-forced logits, cosine of at least
+``PARITY_MIN_COSINE`` at every step); a model that fails the check stays fp32.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class Converted:
     probe: dict[str, float] | None = None
     #: The probe record the choice was read from, when an earlier start's probe made it.
     recorded: str | None = None
+    #: Whether BLIP's cross-attention runs folded into the image features (``image_attention.py``).
+    folded: bool = False
 
 
 def choose(
@@ -83,7 +86,7 @@ def choose(
         )
         del model
         return convert(reload(), "fp32", device, torch)
-    trial = Trial(reference, calibration, device, label)
+    trial = Trial(reference, calibration, device, label, reload)
     record = None
     if len(candidates) > 1:
         from bridge.engines.probe_record import ProbeRecord
@@ -153,9 +156,15 @@ class Trial:
     """
 
     def __init__(
-        self, reference: ParityProbe, calibration: list[Any], device: str, label: str
+        self,
+        reference: ParityProbe,
+        calibration: list[Any],
+        device: str,
+        label: str,
+        reload: Callable[[], Any],
     ) -> None:
         self.reference = reference
+        self.reload = reload
         self.calibration = calibration
         self.device = device
         self.label = label
@@ -170,6 +179,8 @@ class Trial:
         self.parity_failed: set[str] = set()
         #: Whether ``recall`` converted the model it was given (the caller must reload).
         self.used_model = False
+        #: Whether candidates may fold BLIP's cross-attention; off once a folded one drifted.
+        self.fold = True
 
     def attempt(self, model: Any, candidate: str, *, timed: bool, keep: bool) -> None:
         """Convert ``model`` to ``candidate``, check and time it; hold it only if ``keep``."""
@@ -178,7 +189,9 @@ class Trial:
         self.kept = None
         torch.set_num_threads(self.threads)
         try:
-            fast = convert(model, candidate, self.device, torch, calibration=self.calibration)
+            fast = convert(
+                model, candidate, self.device, torch, calibration=self.calibration, fold=self.fold
+            )
             del model
             fast.parity = self.reference.cosines(fast.model, fast.dtype)
         except Exception as err:  # noqa: BLE001 - a form that cannot run is not kept
@@ -186,6 +199,20 @@ class Trial:
             self.parity_failed.add(candidate)
             return
         worst = min(fast.parity)
+        if worst < PARITY_MIN_COSINE and fast.folded:
+            _LOGGER.warning(
+                "%s: %s with the cross-attention folded changes the next-token logits "
+                "(cosine %.4f < %.2f): trying it, and the rest, unfolded",
+                self.label,
+                candidate,
+                worst,
+                PARITY_MIN_COSINE,
+            )
+            self.fold = False
+            del fast
+            gc.collect()
+            self.attempt(self.reload(), candidate, timed=timed, keep=keep)
+            return
         if worst < PARITY_MIN_COSINE:
             _LOGGER.warning(
                 "%s: %s not kept: it changes the next-token logits (cosine %.4f < %.2f)",
@@ -312,11 +339,18 @@ def calibration_batches(processor: Any, reference: ParityProbe, device: str) -> 
 
 
 def convert(
-    model: Any, precision: str, device: str, torch: Any, calibration: list[Any] | None = None
+    model: Any,
+    precision: str,
+    device: str,
+    torch: Any,
+    calibration: list[Any] | None = None,
+    *,
+    fold: bool = True,
 ) -> Converted:
     """``model`` at ``precision`` on ``device`` (in place where torch allows).
 
     ``calibration``: pixel batches for the OpenVINO encoder's int8 ranges (``openvino`` only).
+    ``fold``: whether the int8 and openvino forms may fold BLIP's cross-attention.
     """
     done = Converted(model)
     located = vision_part(model) if precision in ("mixed", "openvino", "int8") else None
@@ -328,14 +362,14 @@ def convert(
         release_weights_file(model)
         done.precision = "mixed"
     elif precision == "openvino" and device == "cpu" and located is not None:
-        fold_image_attention(model, torch)
+        done.folded = fold and fold_image_attention(model, torch)
         model = quantize_linear_layers_except(model, [located], torch)
         use_openvino_vision(model, located, calibration or [], torch)
         vocabulary_in_bf16(model, torch)
         release_weights_file(model)
         done.precision = "openvino"
     elif precision in ("int8", "mixed", "openvino") and device == "cpu":
-        fold_image_attention(model, torch)
+        done.folded = fold and fold_image_attention(model, torch)
         model = quantize_linear_layers(model, torch)
         vocabulary_in_bf16(model, torch)
         release_weights_file(model)
@@ -356,14 +390,16 @@ def convert(
     return done
 
 
-def fold_image_attention(model: Any, torch: Any) -> None:
+def fold_image_attention(model: Any, torch: Any) -> bool:
     """BLIP's cross-attention against the image features in bf16, where the CPU multiplies bf16.
 
     Elsewhere transformers' cached keys and values stay: in fp32 the folded products cost more
-    a token than the projections they save (``image_attention.py``; bench/RESULTS.md).
+    a token than the projections they save (``image_attention.py``; bench/RESULTS.md).  Whether
+    anything was folded.
     """
     if cpu_has("avx512_bf16") or cpu_has("amx_bf16"):
-        attend_to_image_features(model, torch.bfloat16)
+        return attend_to_image_features(model, torch.bfloat16) > 0
+    return False
 
 
 #: Embedding tables at least this long are vocabularies (BLIP-base's: 30,524 rows, 94 MB fp32).

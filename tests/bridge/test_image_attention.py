@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,8 @@ def test_int8_folds_the_image_attention_only_where_the_cpu_multiplies_bf16(
     assert output.text
 
 
-def test_a_fold_that_mixes_up_the_heads_is_refused_at_load(
-    seeing_blip: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_fold_that_mixes_up_the_heads_is_refused_at_load_and_the_cache_kept(
+    seeing_blip: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(precision_module, "cpu_has", lambda flag: flag == "avx512_bf16")
     real_attend = image_attention._attend
@@ -125,9 +126,19 @@ def test_a_fold_that_mixes_up_the_heads_is_refused_at_load(
         return context.roll(self.attention_head_size, dims=-1), probs
 
     monkeypatch.setattr(image_attention, "_attend", heads_rolled)
-    engine = caption_engine(seeing_blip, "int8")
-    assert engine.precision == "int8"  # asked for explicitly: converted, not checked
-    checked = caption_engine(seeing_blip, "auto")
-    assert checked.precision == "fp32"
+    forced = caption_engine(seeing_blip, "int8")
+    assert forced.precision == "int8"  # asked for explicitly: converted, not checked
+    assert hasattr(
+        forced.model.text_decoder.bert.encoder.layer[0].crossattention.self, "image_query_fold"
+    )
+    with caplog.at_level(logging.WARNING, logger="bridge.engines.precision"):
+        checked = caption_engine(seeing_blip, "auto")
+    assert "folded changes the next-token logits" in caplog.text
+    # the fast form is kept, with transformers' own cross-attention instead of the fold
+    assert checked.precision in ("int8", "openvino")
+    cross = checked.model.text_decoder.bert.encoder.layer[0].crossattention.self
+    assert not hasattr(cross, "image_query_fold")
+    assert hasattr(cross, "key")
     assert checked.parity is not None
-    assert min(checked.parity) < PARITY_MIN_COSINE
+    assert min(checked.parity) >= PARITY_MIN_COSINE
+    assert checked.greedy is None  # the own loop needs the fold
