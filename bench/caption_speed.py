@@ -333,7 +333,18 @@ def bridge_case(
     finally:
         run.stop()
     overhead, pre, post, model_ms, queue_ms, batches = [], [], [], [], [], []
+    stages: dict[str, list[float]] = {
+        "before_decode": [],
+        "decode_and_sign": [],
+        "back_on_loop": [],
+        "to_model_queue": [],
+    }
     for r in trace:
+        if r.get("decode_start") is not None:
+            stages["before_decode"].append((r["decode_start"] - r["received"]) * 1000)
+            stages["decode_and_sign"].append((r["decode_end"] - r["decode_start"]) * 1000)
+            stages["back_on_loop"].append((r["decoded"] - r["decode_end"]) * 1000)
+            stages["to_model_queue"].append((r["submitted"] - r["decoded"]) * 1000)
         total = (r["published"] - r["received"]) * 1000
         wait = (r["model_start"] - r["submitted"]) * 1000
         overhead.append(total - r["model_ms"] - wait)
@@ -353,6 +364,11 @@ def bridge_case(
         "overhead_p95_ms": _support.percentile(overhead, 95),
         "pre_model_p50_ms": _support.percentile(pre, 50),
         "post_model_p50_ms": _support.percentile(post, 50),
+        "stages_p50_ms": {
+            name: round(_support.percentile(times, 50), 3)
+            for name, times in stages.items()
+            if times
+        },
         "model_p50_ms": _support.percentile(model_ms, 50),
         "queue_p50_ms": _support.percentile(queue_ms, 50),
         "mean_batch": sum(batches) / len(batches) if batches else float("nan"),
@@ -549,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{case['fps']:.2f} frames/s{ratio}; latency p50 {case['p50_s']:.3f} s "
                 f"p95 {case['p95_s']:.3f} s; overhead p50 {case['overhead_p50_ms']:.2f} ms "
                 f"p95 {case['overhead_p95_ms']:.2f} ms (before model {case['pre_model_p50_ms']:.1f}"
-                f", after {case['post_model_p50_ms']:.1f}); model {case['model_p50_ms']:.0f} ms "
+                f", after {case['post_model_p50_ms']:.1f}; stages {case['stages_p50_ms']}); "
+                f"model {case['model_p50_ms']:.0f} ms "
                 f"per batch of {case['mean_batch']:.1f}; RSS {case['rss_busy_mb']:.0f} MB busy, "
                 f"{case['rss_mb']:.0f} MB idle, {case['peak_rss_mb']:.0f} MB peak (load time); "
                 f"ready {case['load_s']:.1f} s after start; probe {case['probe']}; "

@@ -45,10 +45,16 @@ def scene_signature(image: Image.Image) -> Signature:
     width, height = image.size
     thumb_height = max(CELL, round(SIGNATURE_WIDTH * height / max(width, 1) / CELL) * CELL)
     size = (SIGNATURE_WIDTH, thumb_height)
-    # reduce() first: an integer box shrink is far cheaper than resampling a big frame.
-    factor = max(1, min(width // (SIGNATURE_WIDTH * 2), height // (thumb_height * 2)))
-    small = image.reduce(factor) if factor > 1 else image
-    thumb = small.convert("RGB").resize(size, Image.Resampling.BOX)
+    # reduce() first: an integer box shrink is far cheaper than resampling a big frame.  Where
+    # the frame is a whole multiple of the thumbnail (16:9 frames, decoded at a power-of-two
+    # scale), that one shrink is the whole thumbnail.
+    exact = width // SIGNATURE_WIDTH
+    if exact > 1 and (width, height) == (SIGNATURE_WIDTH * exact, thumb_height * exact):
+        thumb = image.reduce(exact).convert("RGB")
+    else:
+        factor = max(1, min(width // (SIGNATURE_WIDTH * 2), height // (thumb_height * 2)))
+        small = image.reduce(factor) if factor > 1 else image
+        thumb = small.convert("RGB").resize(size, Image.Resampling.BOX)
     return np.asarray(thumb, dtype=np.float32) / 255.0
 
 
@@ -61,12 +67,15 @@ def change_score(previous: Signature, current: Signature) -> float:
     if previous.shape != current.shape:
         return 1.0
     height, width, channels = current.shape
-    diff = np.abs(current - previous)
-    cells = diff[: height - height % CELL, : width - width % CELL].reshape(
-        height // CELL, CELL, width // CELL, CELL, channels
-    )
-    per_cell = cells.mean(axis=(1, 3))  # one mean per cell and colour channel
-    return float(per_cell.max()) if per_cell.size else 0.0
+    rows, columns = height // CELL, width // CELL
+    if not rows or not columns:
+        return 0.0
+    diff = np.abs(current - previous)[: rows * CELL, : columns * CELL]
+    # One sum per cell and colour channel: the cell's rows first, then its columns, each over
+    # a contiguous axis (a mean over two strided axes at once costs three times as much).
+    per_row = diff.reshape(rows, CELL, columns, CELL * channels).sum(axis=1)
+    per_cell = per_row.reshape(rows, columns, CELL, channels).sum(axis=2)
+    return float(per_cell.max()) / (CELL * CELL)
 
 
 #: Tasks whose results change with small details (a meter's last digit, a line of text): for

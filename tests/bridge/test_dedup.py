@@ -103,6 +103,45 @@ def test_a_slow_drift_is_caught_once_it_adds_up_since_the_last_analysed_frame() 
     assert new_at > 1  # ...not at the first small step
 
 
+def cell_means(image: Image.Image, shape: tuple[int, int]) -> np.ndarray:
+    """The thumbnail by definition: each pixel the plain mean of its block of the frame."""
+    array = np.asarray(image, dtype=np.float64)
+    rows, columns = shape
+    block_rows, block_columns = array.shape[0] // rows, array.shape[1] // columns
+    blocks = array.reshape(rows, block_rows, columns, block_columns, 3)
+    return blocks.mean(axis=(1, 3)) / 255.0
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1280, 720), (192, 108)])
+def test_a_sixteen_by_nine_frame_signs_as_the_mean_of_each_block(size: tuple[int, int]) -> None:
+    frame = doorstep().resize(size, Image.Resampling.BILINEAR)
+    signature = scene_signature(frame)
+    assert signature.shape == (36, 64, 3)
+    assert np.abs(signature - cell_means(frame, (36, 64))).max() <= 1 / 255
+
+
+def test_a_frame_of_any_size_signs_close_to_the_block_means() -> None:
+    frame = doorstep().resize((1000, 560), Image.Resampling.BILINEAR)  # 15.6 frame pixels a cell
+    signature = scene_signature(frame)
+    assert signature.shape == (36, 64, 3)
+    exact_areas = frame.resize((64, 36), Image.Resampling.BOX)
+    reference = np.asarray(exact_areas, dtype=np.float32) / 255.0
+    assert np.abs(signature - reference).mean() < 0.01  # a frame edge may fall mid-cell
+
+
+def test_the_change_score_is_the_largest_cell_and_colour_mean_difference() -> None:
+    rng = np.random.default_rng(7)
+    previous = rng.random((38, 66, 3), dtype=np.float32)  # edges left over past whole cells
+    current = previous.copy()
+    current[8:12, 20:24, 1] += 0.25  # one cell, one colour
+    current[0:2, 0:4] += 0.5  # half a cell in every colour: a mean of 0.25 over the cell
+    assert change_score(previous, current) == pytest.approx(0.25, abs=1e-6)
+    current[37, 65] += 1.0  # outside every whole cell: not compared
+    assert change_score(previous, current) == pytest.approx(0.25, abs=1e-6)
+    current[8:12, 20:24, 1] += 0.25
+    assert change_score(previous, current) == pytest.approx(0.5, abs=1e-6)
+
+
 def test_a_camera_that_changes_resolution_is_a_new_scene() -> None:
     memory = SceneMemory()
     memory.remember("door", scene_signature(doorstep()))
