@@ -1,0 +1,61 @@
+"""The confidence threshold a trained reader ships with publishes only what it reads right.
+
+``tools/train_meter.py`` fits it on validation readings: (lowest digit confidence, read right).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+
+from train_meter import threshold_of, wrong_rate_bound  # noqa: E402
+
+
+def readings(right: int, wrong_at: dict[float, int]) -> list[tuple[float, bool]]:
+    """``right`` right readings spread over 0.95-0.999, and wrong ones at the given confidences."""
+    scored = [(0.999 - 0.049 * i / right, True) for i in range(right)]
+    scored += [(confidence, False) for confidence, count in wrong_at.items() for _ in range(count)]
+    return scored
+
+
+def test_the_share_rule_publishes_down_to_the_last_confidence_within_the_target() -> None:
+    scored = readings(1000, {0.9: 1, 0.8: 5})
+    threshold, published = threshold_of(scored, target=0.002)
+    assert threshold == pytest.approx(0.9)  # one wrong of the 1001 above 0.8: 0.1%
+    assert published == sum(confidence >= 0.9 for confidence, _ in scored)
+
+
+def test_the_bound_rule_does_not_trust_a_threshold_resting_on_few_readings() -> None:
+    few = readings(200, {})
+    assert threshold_of(few, target=0.005) == (pytest.approx(0.950245), 200)
+    threshold, published = threshold_of(few, target=0.005, bound=0.95)
+    assert (threshold, published) == (1.0, 0)  # 0 wrong of 200 may still be 1.5% wrong
+
+
+def test_the_bound_rule_stops_above_a_wrong_reading_the_share_rule_lets_through() -> None:
+    scored = readings(1000, {0.9: 2})  # 2 wrong of 1002: a share of 0.2%, a bound of 0.63%
+    share_threshold, _ = threshold_of(scored, target=0.002)
+    bound_threshold, bound_published = threshold_of(scored, target=0.005, bound=0.95)
+    assert share_threshold == pytest.approx(0.9)
+    assert bound_threshold > 0.95
+    assert bound_published == 1000  # 0 wrong of 1000: a bound of 0.3%
+
+
+def test_readings_at_one_confidence_are_published_together_or_not_at_all() -> None:
+    scored = [(0.99, True)] * 700 + [(0.95, True)] * 300 + [(0.95, False)] * 3
+    threshold, published = threshold_of(scored, target=0.002)
+    assert (threshold, published) == (0.99, 700)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "readings_seen", "expected"),
+    # scipy.stats.beta.ppf(0.95, wrong + 1, readings - wrong), the textbook form
+    [(0, 600, 0.004980), (0, 100, 0.029513), (1, 1000, 0.004735), (5, 50, 0.198833)],
+)
+def test_the_bound_is_clopper_pearsons(wrong: int, readings_seen: int, expected: float) -> None:
+    assert wrong_rate_bound(wrong, readings_seen, 0.95) == pytest.approx(expected, abs=2e-6)
