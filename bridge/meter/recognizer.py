@@ -22,7 +22,7 @@ from bridge.meter.geometry import INPUT_SHAPE
 
 WEIGHTS = Path(__file__).with_name("digits.pt")
 CLASSES = BINS + 1  # positions 0.0-9.9, then blank
-__all__ = ["BLANK", "CLASSES", "WEIGHTS", "DigitNet", "DigitReader"]
+__all__ = ["BLANK", "CLASSES", "WEIGHTS", "DigitNet", "DigitReader", "member_states"]
 
 
 class DigitNet(nn.Module):
@@ -61,30 +61,44 @@ class DigitNet(nn.Module):
 class DigitReader:
     """Loaded weights, ready to read cells; cheap to call from one worker thread.
 
-    ``min_confidence`` is the digit confidence the weights were calibrated for: below it a
-    digit does not count as read (``bridge.meter.plausibility``).
+    A weights file holds one network (``net``) or several trained apart (``nets``), whose
+    probabilities are averaged: two networks rarely make the same confident mistake, so their
+    mean holds back readings either alone would have misread.  ``min_confidence`` is the digit
+    confidence the file was calibrated for: below it a digit does not count as read
+    (``bridge.meter.plausibility``).
     """
 
     def __init__(self, weights: Path = WEIGHTS, threads: int | None = None) -> None:
         if threads:
             torch.set_num_threads(threads)
-        self.net = DigitNet()
         saved: dict[str, Any] = torch.load(weights, map_location="cpu", weights_only=True)
-        self.net.load_state_dict(saved["net"])
-        self.net.eval()
+        self.nets = [_loaded(state) for state in member_states(saved)]
         self.min_confidence = float(saved["min_confidence"])
 
     def probabilities(self, cells: np.ndarray, views: int = 1) -> np.ndarray:
-        """Class probabilities per digit, shape (digits, ``CLASSES``), averaged over views.
+        """Class probabilities per digit, shape (digits, ``CLASSES``), averaged over views and nets.
 
         ``cells`` holds ``views`` looks at the same digits one after the other (the region
         cut with small shifts).
         """
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.float32)).unsqueeze(1)
-            probs = torch.softmax(self.net(batch), dim=1)
+            probs = torch.stack([torch.softmax(net(batch), dim=1) for net in self.nets]).mean(0)
             return probs.reshape(views, -1, CLASSES).mean(dim=0).numpy().astype(np.float64)
 
     def read(self, cells: np.ndarray, views: int = 1) -> tuple[list[int], list[float]]:
         """Digit (0-9, or ``BLANK``) and its confidence for each cell, left to right."""
         return read_cells(self.probabilities(cells, views))
+
+
+def member_states(saved: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
+    """The state dicts of a weights file's networks: ``nets``, or the one ``net``."""
+    states: list[dict[str, torch.Tensor]] = saved["nets"] if "nets" in saved else [saved["net"]]
+    return states
+
+
+def _loaded(state: dict[str, torch.Tensor]) -> DigitNet:
+    net = DigitNet()
+    net.load_state_dict(state)
+    net.eval()
+    return net

@@ -165,9 +165,20 @@ def test_the_published_meter_image_shows_the_region_and_the_dials(
     assert error["error"] == "meter_low_confidence"
     assert "digit 3" in error["detail"]
     picture = decoded(watcher.wait_for("itt/water_meter/meter/image"))
+    # The cells are drawn where the reader cut them: in the region it kept, which may be one
+    # fitted to the ink (``bridge.meter.refine``) and stand a little off the configured one.
+
+    def red_edge_near(edge_x: float) -> float:
+        """The reddest vertical line within a quarter cell of ``edge_x``, over the middle rows."""
+        top, bottom = (y + h / 4) * scale, (y + 3 * h / 4) * scale
+        return max(
+            colour_share(
+                picture, along(((edge_x + dx) * scale, top), ((edge_x + dx) * scale, bottom)), red
+            )
+            for dx in np.linspace(-cell / 4, cell / 4, 11)
+        )
+
     for edge_x in (x + 2 * cell, x + 3 * cell):
-        edge = along((edge_x * scale, y * scale), (edge_x * scale, (y + h) * scale))
-        assert colour_share(picture, edge, red) > 0.8
-    first_edge = along(((x + cell) * scale, y * scale), ((x + cell) * scale, (y + h) * scale))
-    assert colour_share(picture, first_edge, red) == 0
+        assert red_edge_near(edge_x) > 0.8
+    assert red_edge_near(x + cell) == 0
     assert bridge.terminate() == 0

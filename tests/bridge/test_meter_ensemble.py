@@ -1,0 +1,55 @@
+"""A weights file of several digit networks reads each cell by the mean of their probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.meter.geometry import INPUT_SHAPE
+from bridge.meter.recognizer import WEIGHTS, DigitNet, DigitReader, member_states
+
+
+def trained_apart(seed: int) -> dict[str, torch.Tensor]:
+    """A network's weights as training leaves them (here: a seed's random ones)."""
+    torch.manual_seed(seed)
+    net = DigitNet()
+    for module in net.modules():  # batch statistics of their own, as training would leave
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def cells(count: int) -> np.ndarray:
+    return np.random.default_rng(5).random((count, *INPUT_SHAPE), dtype=np.float32)
+
+
+def test_two_networks_read_as_the_mean_of_each_alone(tmp_path: Path) -> None:
+    first, second = trained_apart(1), trained_apart(2)
+    threshold = torch.tensor(0.9)
+    torch.save({"net": first, "min_confidence": threshold}, tmp_path / "first.pt")
+    torch.save({"net": second, "min_confidence": threshold}, tmp_path / "second.pt")
+    torch.save({"nets": [first, second], "min_confidence": threshold}, tmp_path / "both.pt")
+    looks = cells(12)  # three views of four digits
+
+    alone = [
+        DigitReader(tmp_path / f"{name}.pt").probabilities(looks, 3) for name in ("first", "second")
+    ]
+    together = DigitReader(tmp_path / "both.pt")
+
+    assert not np.allclose(alone[0], alone[1], atol=1e-3)  # the two really differ
+    np.testing.assert_allclose(
+        together.probabilities(looks, 3), (alone[0] + alone[1]) / 2, atol=1e-6
+    )
+    assert together.min_confidence == pytest.approx(0.9)
+
+
+def test_the_shipped_weights_load_every_network_they_hold() -> None:
+    saved = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    reader = DigitReader(WEIGHTS)
+    assert len(reader.nets) == len(member_states(saved)) >= 1
+    digits, confidences = reader.read(cells(4))
+    assert len(digits) == len(confidences) == 4
