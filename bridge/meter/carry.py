@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from enum import Enum
 
 import numpy as np
 
@@ -43,22 +44,45 @@ RIGHT_AT_REST = 0.7
 RIGHT_LATE = 9.7
 
 
+class Neighbour(Enum):
+    """What a drum's right neighbour says about its roll: all ``drum_digit`` looks at."""
+
+    AT_REST = "at rest"  # or no neighbour: the drum is read on its own
+    ROLLED = "rolled over"  # on 0 or 1: this drum has gone with it
+    ON_NINE = "still on 9"  # this drum has not rolled yet
+    LATE_ON_NINE = "nearly rolled"  # past 9.7: this drum may have moved a little early
+
+
+def neighbour_of(right: tuple[float, int] | None) -> Neighbour:
+    """``right``: the neighbour's (position, digit decided for it), None for the last drum."""
+    if right is None:
+        return Neighbour.AT_REST
+    right_position, right_digit = right
+    if RIGHT_AT_REST <= right_position <= 10 - RIGHT_AT_REST:
+        return Neighbour.AT_REST
+    if right_digit <= 1:
+        return Neighbour.ROLLED
+    return Neighbour.ON_NINE if right_position <= RIGHT_LATE else Neighbour.LATE_ON_NINE
+
+
 def drum_digit(position: float, right: tuple[float, int] | None) -> int:
     """The digit a drum at ``position`` (0 <= p < 10) shows, given its right neighbour.
 
     ``right`` is the neighbour's (position, digit decided for it), None for the last drum.
     """
+    return _digit(position, neighbour_of(right))
+
+
+def _digit(position: float, neighbour: Neighbour) -> int:
     whole = math.floor(position + 1e-6) % 10
     tenth = math.floor(position * 10 + 1e-6) % 10
-    right_position, right_digit = right if right is not None else (5.0, 5)
-    if RIGHT_AT_REST <= right_position <= 10 - RIGHT_AT_REST:
+    if neighbour is Neighbour.AT_REST:
         if tenth <= NEAR_WHOLE or tenth >= 10 - NEAR_WHOLE:
             return round(position) % 10
         return whole
-    if right_digit <= 1:  # the neighbour has rolled over: this drum has gone with it
+    if neighbour is Neighbour.ROLLED:
         return (whole + 1) % 10 if tenth > 5 else whole
-    # the neighbour is still on 9: this drum has not rolled yet
-    if right_position <= RIGHT_LATE or tenth >= 4:
+    if neighbour is Neighbour.ON_NINE or tenth >= 4:
         return whole
     return (whole - 1) % 10
 
@@ -91,9 +115,11 @@ def point_position(probs: np.ndarray) -> float:
     return ((best + shift) / 10) % 10
 
 
-# The digit each bin reads as, for every right neighbour a decision can depend on, is cheap
-# to compute on the fly: 100 bins per cell.
-_BIN_POSITIONS = np.arange(BINS) / 10
+#: The digit each position bin reads as, for each kind of right neighbour.
+_BIN_DIGITS = {
+    neighbour: np.array([_digit(bin_ / 10, neighbour) for bin_ in range(BINS)])
+    for neighbour in Neighbour
+}
 
 
 def read_cells(probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -113,8 +139,7 @@ def read_cells(probs: np.ndarray) -> tuple[list[int], list[float]]:
             confidence.append(blank)
             right = None
             continue
-        reads = np.array([drum_digit(p, right) for p in _BIN_POSITIONS])
-        mass = np.bincount(reads, weights=cell[:BINS], minlength=10)
+        mass = np.bincount(_BIN_DIGITS[neighbour_of(right)], weights=cell[:BINS], minlength=10)
         digit = int(np.argmax(mass))
         digits.append(digit)
         confidence.append(float(mass[digit]))
