@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.meter.carry import BINS, BLANK, BLANK_INDEX, digits_from_positions, read_cells
+from bridge.meter.carry import (
+    BINS,
+    BLANK,
+    BLANK_INDEX,
+    digits_from_positions,
+    drum_digit,
+    point_position,
+    read_cells,
+)
 
 
 def one_hot(*positions: float | None, spread: float = 0.0) -> np.ndarray:
@@ -90,3 +98,19 @@ def test_a_blank_between_digits_is_not_a_display_blank_and_holds_the_reading_bac
     digits, confidence = read_cells(one_hot(1.0, None, 7.0))
     assert digits == [1, BLANK, 7]
     assert confidence[1] == 0.0
+
+
+def test_each_cell_takes_the_digit_most_of_its_mass_reads_as_beside_its_right_neighbour() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        cells = rng.dirichlet(np.full(BINS + 1, 0.3), size=int(rng.integers(2, 8)))
+        cells[:, BLANK_INDEX] = 0.0
+        digits, confidence = read_cells(cells)
+        right: tuple[float, int] | None = None
+        for index in reversed(range(len(cells))):  # the rule as stated, bin by bin
+            mass = np.zeros(10)
+            for bin_ in range(BINS):
+                mass[drum_digit(bin_ / 10, right)] += cells[index, bin_]
+            assert digits[index] == int(np.argmax(mass))
+            assert confidence[index] == pytest.approx(mass.max())
+            right = (point_position(cells[index, :BINS]), digits[index])

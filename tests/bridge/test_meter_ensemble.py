@@ -53,3 +53,17 @@ def test_the_shipped_weights_load_every_network_they_hold() -> None:
     assert len(reader.nets) == len(member_states(saved)) >= 1
     digits, confidences = reader.read(cells(4))
     assert len(digits) == len(confidences) == 4
+
+
+def test_a_network_reads_as_its_trained_layers_do(tmp_path: Path) -> None:
+    """Loading folds batch norms and reorders memory: the probabilities must not move."""
+    state = trained_apart(3)
+    torch.save({"net": state, "min_confidence": torch.tensor(0.9)}, tmp_path / "one.pt")
+    as_trained = DigitNet()
+    as_trained.load_state_dict(state)
+    as_trained.eval()
+    looks = cells(10)
+    with torch.inference_mode():
+        expected = torch.softmax(as_trained(torch.from_numpy(looks).unsqueeze(1)), dim=1)
+    got = DigitReader(tmp_path / "one.pt").probabilities(looks)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
