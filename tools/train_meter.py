@@ -488,15 +488,7 @@ def main() -> None:
             for state in member_states(torch.load(source, weights_only=True))
         ]
         save_states(states, 0.5, args.out)
-        threshold = calibrate(
-            args.out,
-            val,
-            args.seed,
-            args.wrong_target,
-            args.split,
-            bound=args.wrong_bound,
-            displays=args.validation_displays,
-        )
+        threshold = _calibrated(args, val)
         save_states(states, threshold, args.out)
         return
     print(
@@ -539,7 +531,17 @@ def main() -> None:
     )
     save(net, 0.5, args.out)
     trained = time.monotonic()
-    threshold = calibrate(
+    threshold = _calibrated(args, val)
+    save(net, threshold, args.out)
+    print(
+        f"trained in {trained - started:.0f} s, calibrated in {time.monotonic() - trained:.0f} s; "
+        f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)"
+    )
+
+
+def _calibrated(args: argparse.Namespace, val: dict[str, list[meter_real.Crop]]) -> float:
+    """``calibrate`` the weights in ``--out`` as the command line asks."""
+    return calibrate(
         args.out,
         val,
         args.seed,
@@ -547,11 +549,6 @@ def main() -> None:
         args.split,
         bound=args.wrong_bound,
         displays=args.validation_displays,
-    )
-    save(net, threshold, args.out)
-    print(
-        f"trained in {trained - started:.0f} s, calibrated in {time.monotonic() - trained:.0f} s; "
-        f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)"
     )
 
 
