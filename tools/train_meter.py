@@ -366,11 +366,22 @@ def save(net: DigitNet, min_confidence: float, out: Path) -> None:
     save_states([{k: v.detach().clone() for k, v in net.state_dict().items()}], min_confidence, out)
 
 
-def save_states(states: list[dict[str, torch.Tensor]], min_confidence: float, out: Path) -> None:
-    """The weights file of one network (``net``) or of several averaged (``nets``)."""
-    networks = {"net": states[0]} if len(states) == 1 else {"nets": states}
+def save_states(
+    states: list[dict[str, torch.Tensor]],
+    min_confidence: float,
+    out: Path,
+    nets_per_view: int | None = None,
+) -> None:
+    """The weights file of one network (``net``) or of several averaged (``nets``).
+
+    Each look at a region is read by ``nets_per_view`` of them (None: all; ``DigitReader``).
+    """
+    saved: dict[str, object] = {"net": states[0]} if len(states) == 1 else {"nets": states}
+    if nets_per_view is not None:
+        saved["nets_per_view"] = torch.tensor(nets_per_view)
+    saved["min_confidence"] = torch.tensor(min_confidence)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**networks, "min_confidence": torch.tensor(min_confidence)}, out)
+    torch.save(saved, out)
 
 
 def _synthetic(
@@ -437,6 +448,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
+        "--init-seed",
+        type=int,
+        help="the network's initialisation, batch order and augmentation (default: --seed); "
+        "the split and the data stay --seed's, so networks trained apart share one validation "
+        "split and can be paired (--ensemble)",
+    )
+    parser.add_argument(
         "--split",
         choices=("all", "train"),
         default="all",
@@ -467,6 +485,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write these trained weights files' networks into --out as one reader (their "
         "probabilities averaged) and calibrate it; no training",
     )
+    parser.add_argument(
+        "--nets-per-view",
+        type=int,
+        help="with --ensemble: how many of the networks read each shifted look at a region "
+        "(default: all of them)",
+    )
     return parser
 
 
@@ -481,15 +505,14 @@ def main() -> None:
     meters, _, dropped = meter_real.scan(args.dataset)
     fit, val = split_meters(meters, args.seed)
     if args.calibrate_only or args.ensemble:
-        sources = args.ensemble or [args.out]
-        states = [
-            state
-            for source in sources
-            for state in member_states(torch.load(source, weights_only=True))
-        ]
-        save_states(states, 0.5, args.out)
+        files = [torch.load(source, weights_only=True) for source in args.ensemble or [args.out]]
+        states = [state for saved in files for state in member_states(saved)]
+        per_view = args.nets_per_view
+        if per_view is None and args.calibrate_only and "nets_per_view" in files[0]:
+            per_view = int(files[0]["nets_per_view"])  # recalibrated as it reads
+        save_states(states, 0.5, args.out, per_view)
         threshold = _calibrated(args, val)
-        save_states(states, threshold, args.out)
+        save_states(states, threshold, args.out, per_view)
         return
     print(
         f"dataset {meter_real.DATASET_COMMIT[:10]}: {sum(map(len, meters.values()))} training "
@@ -524,7 +547,7 @@ def main() -> None:
         y,
         synthetic,
         args.epochs,
-        args.seed,
+        args.seed if args.init_seed is None else args.init_seed,
         synthetic_per_epoch=args.synthetic_per_epoch,
         check=check,
         camera=camera,
