@@ -26,7 +26,8 @@ commit recorded::
     python tools/train_meter.py --dataset /tmp/tenth --cache /tmp/meter-synth.npz   # shipped
     python tools/train_meter.py --dataset /tmp/tenth --photos 500 --epochs 1 --out /tmp/d.pt
 
-The shipped weights pair two networks (``--ensemble FIRST SECOND --validation-displays 4000``,
+The shipped weights hold three networks, each reading one shifted cut of a region
+(``--ensemble FIRST SECOND THIRD --nets-per-view 1 --validation-displays 4000``,
 ``bridge/meter/DATA_CARD.md``).  The first: the defaults (``--photos 4000 --face-photos 0
 --synthetic-per-epoch 0 --repeat 3 --epochs 12 --augment basic --split all --seed 20261125``) on
 a machine without fonts-dseg.  The second: the fourth round's second candidate, below.  The third
@@ -38,7 +39,8 @@ round's, not shipped either (the same test fails, synthetic displays read worse)
 best reader so far but not shipped (its calibrated threshold lets wrong values through on the
 judging sets): the same with ``--synthetic-per-epoch 0``; calibrated on 4,000 displays it holds
 back nine readings in ten and still lets some wrong ones through (``bench/RESULTS.md``), but
-paired with the first it lets none through on any bench set.
+paired with the first it lets none through on any bench set.  The third: the second's recipe
+with ``--init-seed 20261203``.
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
