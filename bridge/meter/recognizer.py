@@ -66,8 +66,9 @@ class DigitReader:
     probabilities are averaged: networks trained apart rarely make the same confident mistake,
     so their mean holds back readings one alone would have misread.  The looks at a region
     (shifted cuts) are dealt out among the networks, ``nets_per_view`` of them reading each
-    look (all, unless the file says otherwise): three networks reading one look each disagree
-    more usefully than two reading all three, at a third of the work.  ``min_confidence`` is
+    look (all, unless the file says otherwise): on the bench, three networks reading one look
+    each publish more readings than two reading all three, none of them wrong, at half the
+    work (``bench/RESULTS.md``).  ``min_confidence`` is
     the digit confidence the file was calibrated for: below it a digit does not count as read
     (``bridge.meter.plausibility``).
     """
@@ -87,7 +88,7 @@ class DigitReader:
         cut with small shifts).  Look ``v`` is read by networks ``v``, ``v + 1``... (cyclic),
         as many as ``nets_per_view`` says and enough that every network reads some look.
         """
-        per_view = max(self.nets_per_view, -(-len(self.nets) // views))
+        per_view = min(len(self.nets), max(self.nets_per_view, -(-len(self.nets) // views)))
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.float32)).unsqueeze(1)
             batch = batch.contiguous(memory_format=torch.channels_last)
