@@ -69,9 +69,11 @@ def test_a_network_reads_as_its_trained_layers_do(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
 
 
-def test_three_networks_one_to_a_view_each_read_their_own_look(tmp_path: Path) -> None:
-    """``nets_per_view: 1``: the first look is the first network's, the second the second's..."""
-    states = [trained_apart(seed) for seed in (4, 5, 6)]
+def one_a_look(
+    tmp_path: Path, seeds: tuple[int, int, int]
+) -> tuple[list[DigitReader], DigitReader]:
+    """Three networks, each alone, and together in one file with ``nets_per_view: 1``."""
+    states = [trained_apart(seed) for seed in seeds]
     threshold = torch.tensor(0.9)
     for index, state in enumerate(states):
         torch.save({"net": state, "min_confidence": threshold}, tmp_path / f"{index}.pt")
@@ -79,31 +81,25 @@ def test_three_networks_one_to_a_view_each_read_their_own_look(tmp_path: Path) -
         {"nets": states, "nets_per_view": torch.tensor(1), "min_confidence": threshold},
         tmp_path / "dealt.pt",
     )
-    looks = cells(12)  # three views of four digits
-    alone = [DigitReader(tmp_path / f"{index}.pt").probabilities for index in range(3)]
-    dealt = DigitReader(tmp_path / "dealt.pt")
+    return [DigitReader(tmp_path / f"{i}.pt") for i in range(3)], DigitReader(tmp_path / "dealt.pt")
 
-    expected = sum(alone[view](looks[view * 4 : (view + 1) * 4]) for view in range(3)) / 3
+
+def test_three_networks_one_to_a_view_each_read_their_own_look(tmp_path: Path) -> None:
+    """``nets_per_view: 1``: the first look is the first network's, the second the second's..."""
+    alone, dealt = one_a_look(tmp_path, (4, 5, 6))
+    looks = cells(12)  # three views of four digits
+
+    expected = sum(alone[v].probabilities(looks[v * 4 : (v + 1) * 4]) for v in range(3)) / 3
     np.testing.assert_allclose(dealt.probabilities(looks, 3), expected, atol=1e-6)
     # one look (a caller without shifts) is still read by every network
-    everyone = sum(read(looks[:4]) for read in alone) / 3
+    everyone = sum(reader.probabilities(looks[:4]) for reader in alone) / 3
     np.testing.assert_allclose(dealt.probabilities(looks[:4]), everyone, atol=1e-6)
 
 
 def test_two_looks_at_three_networks_leave_none_of_them_out(tmp_path: Path) -> None:
-    states = [trained_apart(seed) for seed in (7, 8, 9)]
-    threshold = torch.tensor(0.9)
-    for index, state in enumerate(states):
-        torch.save({"net": state, "min_confidence": threshold}, tmp_path / f"{index}.pt")
-    torch.save(
-        {"nets": states, "nets_per_view": torch.tensor(1), "min_confidence": threshold},
-        tmp_path / "dealt.pt",
-    )
-    looks = cells(8)
-    alone = [DigitReader(tmp_path / f"{index}.pt").probabilities for index in range(3)]
-    first, second = looks[:4], looks[4:]
+    alone, dealt = one_a_look(tmp_path, (7, 8, 9))
+    first, second = cells(8)[:4], cells(8)[4:]
     # each look read by two: the first by networks 0 and 1, the second by 1 and 2
-    expected = (alone[0](first) + alone[1](first) + alone[1](second) + alone[2](second)) / 4
-    np.testing.assert_allclose(
-        DigitReader(tmp_path / "dealt.pt").probabilities(looks, 2), expected, atol=1e-6
-    )
+    read = [reader.probabilities for reader in alone]
+    expected = (read[0](first) + read[1](first) + read[1](second) + read[2](second)) / 4
+    np.testing.assert_allclose(dealt.probabilities(cells(8), 2), expected, atol=1e-6)
