@@ -68,9 +68,8 @@ class DigitReader:
     (shifted cuts) are dealt out among the networks, ``nets_per_view`` of them reading each
     look (all, unless the file says otherwise): on the bench, three networks reading one look
     each publish more readings than two reading all three, none of them wrong, at half the
-    work (``bench/RESULTS.md``).  ``min_confidence`` is
-    the digit confidence the file was calibrated for: below it a digit does not count as read
-    (``bridge.meter.plausibility``).
+    work (``bench/RESULTS.md``).  ``min_confidence`` is the digit confidence the file was
+    calibrated for: below it a digit does not count as read (``bridge.meter.plausibility``).
     """
 
     def __init__(self, weights: Path = WEIGHTS, threads: int | None = None) -> None:
