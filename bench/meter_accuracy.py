@@ -19,7 +19,8 @@ Three kinds of sets, each read through the same path as ``image-to-text analyze 
 
 For each set, by meter (or style) and in total: **exact** (the digits read are right, published
 or not), **wrong published** (a wrong reading whose every digit clears the weights' calibrated
-confidence, so the bridge would publish it), **held back** (a digit below it) and ms a
+confidence, or the lower one that holds where the second reader agreed, so the bridge would
+publish it), **held back** (a digit below it), how many the second reader confirmed, and ms a
 reading::
 
     python bench/meter_accuracy.py --set real --dataset /tmp/tenth
@@ -174,12 +175,18 @@ def main() -> None:
     engine = MeterEngine(ModelConfig(engine="meter", model=model, threads=args.threads))
     started = time.perf_counter()
     engine.load()
-    threshold = engine.min_confidence
+    confirm = engine.reader.confirm_confidence
+    second = (
+        f", or below {confirm:.3f} where the second reader agrees"
+        if engine.second is not None and confirm is not None
+        else " (no second reader)"
+    )
     print(
         f"loaded in {(time.perf_counter() - started) * 1000:.0f} ms; digits below "
-        f"{threshold:.3f} confidence are held back",
+        f"{engine.min_confidence:.3f} confidence are held back{second}",
         flush=True,
     )
+    confirmed_count = 0
     by_family: dict[str, list[tuple[bool, bool, float]]] = defaultdict(list)
     by_style: dict[str, list[tuple[bool, bool, float]]] = defaultdict(list)
     misses = []
@@ -192,7 +199,9 @@ def main() -> None:
         read = out.extra["raw"] if isinstance(out, EngineOutput) else None
         conf = out.extra.get("digit_confidence") if isinstance(out, EngineOutput) else None
         exact = read == _expected(truth, meter)
-        published = bool(conf) and min(conf) >= threshold
+        confirmed = isinstance(out, EngineOutput) and out.extra.get("confirmed_by") == "ocr"
+        confirmed_count += confirmed
+        published = bool(conf) and min(conf) >= engine.threshold(confirmed)
         row = (exact, published, spent)
         by_family[f"{truth.get('style', '?')}/{truth.get('family', '?')}"].append(row)
         by_style[str(truth.get("style", "?"))].append(row)
@@ -216,6 +225,7 @@ def main() -> None:
     print("by meter / font family:")
     for family, group in sorted(by_family.items()):
         print(_report(family, group))
+    print(f"confirmed by the second reader: {confirmed_count} of {len(rows)}")
     for name, family, expected, read, published, conf in misses[: args.show]:
         mark = "PUBLISHED" if published else "held back"
         shown = [round(c, 2) for c in conf] if conf else None

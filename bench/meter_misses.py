@@ -83,7 +83,8 @@ def main() -> None:
             quad_cells(image, region_quad(meter, image.size), meter.digits, SHIFTS), len(SHIFTS)
         )
         as_cut, _ = read_cells(probs)
-        _, digits, confidence = engine._read_region(image, meter)
+        reading = engine._read_region(image, meter)
+        digits, confidence = reading.labels, reading.confidence
         want = str(truth["raw"])
         got = "".join("0" if d == BLANK else str(d) for d in digits)
         cut = "".join("0" if d == BLANK else str(d) for d in as_cut)
@@ -100,7 +101,8 @@ def main() -> None:
             misread[crop.meter][1] += gap >= HALF
         if got == want:
             exact += 1
-            held_right += min(confidence) < engine.min_confidence
+            confirmed = engine.confirmed(image, reading)
+            held_right += min(confidence) < engine.threshold(confirmed)
             continue
         wrong = [i for i, (a, b) in enumerate(zip(want, got, strict=True)) if a != b]
         if cut == want:
@@ -116,7 +118,8 @@ def main() -> None:
     n = len(items)
     print(
         f"{args.set}: {n} displays, {exact} exact ({exact / n:.1%}); of the right readings, "
-        f"{held_right} held back (below {engine.min_confidence:.3f})"
+        f"{held_right} held back (below {engine.min_confidence:.3f}, or "
+        f"{engine.reader.confirm_confidence} where the second reader agreed)"
     )
     print(f"misses by cause: {dict(causes.most_common())}")
     print("digits by |position - label| in tenths:")

@@ -20,14 +20,17 @@ is taught as "somewhere within half a digit of that digit".  After training, the
 below which a digit is held back is calibrated by reading the validation displays through the
 bridge's own meter engine: the lowest threshold at which at most ``--wrong-target`` of the
 readings it lets through are wrong (``--wrong-bound``: the upper end of that share's confidence
-interval instead), over ``--validation-displays`` displays.  Reproducible: fixed seeds, dataset
-commit recorded::
+interval instead), over ``--validation-displays`` displays.  Then, unless
+``--no-second-reader``, the same readings are read again with the second reader
+(``bridge.meter.second_reader``) and ``confirm_confidence`` set by the same rule: the lowest
+confidence at which the readings it confirms, added, keep the published within the target.
+Reproducible: fixed seeds, dataset commit recorded::
 
     python tools/train_meter.py --dataset /tmp/tenth --cache /tmp/meter-synth.npz   # shipped
     python tools/train_meter.py --dataset /tmp/tenth --photos 500 --epochs 1 --out /tmp/d.pt
 
 The shipped weights hold three networks, each reading one shifted cut of a region
-(``--ensemble FIRST SECOND THIRD --nets-per-view 1 --validation-displays 4000``,
+(``--ensemble FIRST SECOND THIRD --nets-per-view 1 --validation-displays 8000``,
 ``bridge/meter/DATA_CARD.md``).  The first: the defaults (``--photos 4000 --face-photos 0
 --synthetic-per-epoch 0 --repeat 3 --epochs 12 --augment basic --split all --seed 20261125``) on
 a machine without fonts-dseg.  The second: the fourth round's second candidate, below.  The third
@@ -54,6 +57,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -69,6 +73,9 @@ from bridge.config import MeterConfig
 from bridge.meter.carry import BINS, BLANK_INDEX
 from bridge.meter.geometry import digit_cells
 from bridge.meter.recognizer import CLASSES, WEIGHTS, DigitNet, member_states
+
+if TYPE_CHECKING:
+    from bridge.engines.meter_engine import MeterEngine
 
 SEED = 20261125
 #: Share of each training meter's crops kept for validation (besides whole meters).
@@ -363,9 +370,9 @@ def within_a_tenth(net: DigitNet, x: np.ndarray, y: np.ndarray) -> float:
     return float(right.float().mean())
 
 
-def save(net: DigitNet, min_confidence: float, out: Path) -> None:
-    """The weights file: the network and its calibrated confidence threshold."""
-    save_states([{k: v.detach().clone() for k, v in net.state_dict().items()}], min_confidence, out)
+def state_of(net: DigitNet) -> dict[str, torch.Tensor]:
+    """A trained network's weights, detached for saving."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
 def save_states(
@@ -373,15 +380,20 @@ def save_states(
     min_confidence: float,
     out: Path,
     nets_per_view: int | None = None,
+    confirm_confidence: float | None = None,
 ) -> None:
     """The weights file of one network (``net``) or of several averaged (``nets``).
 
     Each look at a region is read by ``nets_per_view`` of them (None: all; ``DigitReader``).
+    ``confirm_confidence`` (None: no second reader) is the lower threshold that holds where
+    the second reader read the same digits.
     """
     saved: dict[str, object] = {"net": states[0]} if len(states) == 1 else {"nets": states}
     if nets_per_view is not None:
         saved["nets_per_view"] = torch.tensor(nets_per_view)
     saved["min_confidence"] = torch.tensor(min_confidence)
+    if confirm_confidence is not None:
+        saved["confirm_confidence"] = torch.tensor(confirm_confidence)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(saved, out)
 
@@ -488,6 +500,12 @@ def _parser() -> argparse.ArgumentParser:
         "probabilities averaged) and calibrate it; no training",
     )
     parser.add_argument(
+        "--no-second-reader",
+        action="store_true",
+        help="calibrate no confirm_confidence: readings below min_confidence are always held "
+        "back, whatever the second reader (bridge.meter.second_reader) reads",
+    )
+    parser.add_argument(
         "--nets-per-view",
         type=int,
         help="with --ensemble: how many of the networks read each shifted look at a region "
@@ -512,9 +530,7 @@ def main() -> None:
         per_view = args.nets_per_view
         if per_view is None and args.calibrate_only and "nets_per_view" in files[0]:
             per_view = int(files[0]["nets_per_view"])  # recalibrated as it reads
-        save_states(states, 0.5, args.out, per_view)
-        threshold = _calibrated(args, val)
-        save_states(states, threshold, args.out, per_view)
+        _calibrated(args, val, states, per_view)
         return
     print(
         f"dataset {meter_real.DATASET_COMMIT[:10]}: {sum(map(len, meters.values()))} training "
@@ -554,52 +570,45 @@ def main() -> None:
         check=check,
         camera=camera,
     )
-    save(net, 0.5, args.out)
     trained = time.monotonic()
-    threshold = _calibrated(args, val)
-    save(net, threshold, args.out)
+    _calibrated(args, val, [state_of(net)], None)
     print(
         f"trained in {trained - started:.0f} s, calibrated in {time.monotonic() - trained:.0f} s; "
         f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)"
     )
 
 
-def _calibrated(args: argparse.Namespace, val: dict[str, list[meter_real.Crop]]) -> float:
-    """``calibrate`` the weights in ``--out`` as the command line asks."""
-    return calibrate(
-        args.out,
-        val,
-        args.seed,
-        args.wrong_target,
-        args.split,
-        bound=args.wrong_bound,
-        displays=args.validation_displays,
-    )
+Case = tuple[Image.Image, MeterConfig, str]
 
 
-def calibrate(
-    weights: Path,
+def _calibrated(
+    args: argparse.Namespace,
     val: dict[str, list[meter_real.Crop]],
-    seed: int,
-    target: float,
-    split: str,
-    *,
-    bound: float | None = None,
-    displays: int = VALIDATION_DISPLAYS,
-) -> float:
-    """The lowest digit confidence at which at most ``target`` of published readings are wrong.
+    states: list[dict[str, torch.Tensor]],
+    per_view: int | None,
+) -> None:
+    """Calibrate ``states`` as the command line asks and write them to ``--out``.
 
-    Read through the bridge's meter engine (JPEG, shifted views, refitted regions), on
-    validation displays of real crops and on synthetic photos of seeds training never used.
+    First ``min_confidence`` from the networks alone; then, unless ``--no-second-reader``,
+    ``confirm_confidence`` with that threshold in place, from the readings below it that the
+    second reader confirms.
     """
-    from bridge.config import ModelConfig
-    from bridge.engines.base import EngineOutput, JobOptions
-    from bridge.engines.meter_engine import MeterEngine
+    cases = validation_cases(val, args.seed, args.split, args.validation_displays)
+    save_states(states, 0.5, args.out, per_view)
+    threshold = calibrate(args.out, cases, args.wrong_target, bound=args.wrong_bound)
+    confirm = None
+    if not args.no_second_reader:
+        save_states(states, threshold, args.out, per_view, confirm_confidence=0.5)
+        confirm = calibrate_confirmation(args.out, cases, args.wrong_target, bound=args.wrong_bound)
+    save_states(states, threshold, args.out, per_view, confirm_confidence=confirm)
 
-    engine = MeterEngine(ModelConfig(engine="meter", model=str(weights)))
-    engine.load()
+
+def validation_cases(
+    val: dict[str, list[meter_real.Crop]], seed: int, split: str, displays: int
+) -> list[Case]:
+    """Validation displays of real crops, then synthetic photos of seeds training never used."""
     rng = random.Random(seed + 1)
-    cases: list[tuple[Image.Image, MeterConfig, str]] = []
+    cases: list[Case] = []
     for crops in meter_real.displays(val, 1 + displays // max(1, len(val)), seed + 2):
         image, roi = meter_real.compose(crops, rng)
         cases.append((image, MeterConfig(digits=len(crops), roi=roi), meter_real.truth(crops)))
@@ -607,13 +616,45 @@ def calibrate(
     for _ in range(200):
         sample = meter_synth.render(rng, styles=styles, families=families, margin=(0.0, 0.04))
         cases.append((sample.image, MeterConfig(digits=sample.digits, roi=sample.roi), sample.raw))
-    scored: list[tuple[float, bool]] = []
+    return cases
+
+
+def _read_cases(
+    weights: Path, cases: list[Case]
+) -> tuple[MeterEngine, list[tuple[float, bool, bool]]]:
+    """The meter engine on ``weights``, and what it made of each case.
+
+    Per case: the lowest digit confidence, whether it read right, whether the second reader
+    confirmed it.
+    """
+    from bridge.config import ModelConfig
+    from bridge.engines.base import EngineOutput, JobOptions
+    from bridge.engines.meter_engine import MeterEngine
+
+    engine = MeterEngine(ModelConfig(engine="meter", model=str(weights)))
+    engine.load()
+    scored: list[tuple[float, bool, bool]] = []
     for image, meter, expected in cases:
         out = engine.run_batch([image], [JobOptions(meter=meter)])[0]
         if isinstance(out, EngineOutput):
-            scored.append((min(out.extra["digit_confidence"]), out.extra["raw"] == expected))
+            confirmed = out.extra.get("confirmed_by") == "ocr"
+            right = out.extra["raw"] == expected
+            scored.append((min(out.extra["digit_confidence"]), right, confirmed))
         else:
-            scored.append((0.0, False))
+            scored.append((0.0, False, False))
+    return engine, scored
+
+
+def calibrate(
+    weights: Path, cases: list[Case], target: float, *, bound: float | None = None
+) -> float:
+    """The lowest digit confidence at which at most ``target`` of published readings are wrong.
+
+    Read through the bridge's meter engine (JPEG, shifted views, refitted regions), on
+    ``validation_cases``.
+    """
+    _, read = _read_cases(weights, cases)
+    scored = [(low, right) for low, right, _ in read]
     threshold, published = threshold_of(scored, target, bound)
     exact = sum(right for _, right in scored)
     rule = f"{bound:.0%} sure of " if bound is not None else ""
@@ -625,6 +666,59 @@ def calibrate(
         flush=True,
     )
     return threshold
+
+
+def calibrate_confirmation(
+    weights: Path, cases: list[Case], target: float, *, bound: float | None = None
+) -> float | None:
+    """The lowest confidence at which a reading the second reader confirms is published.
+
+    At most ``target`` of all published readings may be wrong; None where no threshold keeps
+    to it.  ``weights`` holds the calibrated ``min_confidence`` and ``confirm_confidence`` 0.5, so
+    the engine asks the second reader about every reading in between.
+    """
+    engine, read = _read_cases(weights, cases)
+    if engine.second is None:
+        raise SystemExit("no second reader (rapidocr): calibrate with --no-second-reader")
+    confirm, published = confirm_threshold_of(read, engine.min_confidence, target, bound)
+    confirmed = sum(ok for _, _, ok in read)
+    print(
+        f"second reader: confirmed {confirmed} of {len(read)} readings below "
+        f"{engine.min_confidence:.3f}; threshold "
+        + ("none" if confirm is None else f"{confirm:.3f}")
+        + f" publishes {published / len(read):.1%} in all",
+        flush=True,
+    )
+    return confirm
+
+
+def confirm_threshold_of(
+    scored: list[tuple[float, bool, bool]],
+    min_confidence: float,
+    target: float,
+    bound: float | None = None,
+) -> tuple[float | None, int]:
+    """``threshold_of`` for confirmed readings below ``min_confidence``, the others fixed.
+
+    ``scored``: (lowest digit confidence, read right, confirmed) per validation reading.
+    Returns the threshold (None: none keeps the wrong share within ``target``) and how many
+    readings are then published in all.
+    """
+    published = [right for low, right, _ in scored if low >= min_confidence]
+    wrong, count = published.count(False), len(published)
+    ranked = sorted(
+        ((low, right) for low, right, ok in scored if ok and low < min_confidence), reverse=True
+    )
+    best: tuple[float | None, int] = (None, count)
+    for k, (low, right) in enumerate(ranked, 1):
+        wrong += not right
+        count += 1
+        if k < len(ranked) and ranked[k][0] == low:
+            continue  # a threshold publishes every reading at its confidence or none
+        rate = wrong / count if bound is None else wrong_rate_bound(wrong, count, bound)
+        if rate <= target:
+            best = (low, count)
+    return best
 
 
 def threshold_of(

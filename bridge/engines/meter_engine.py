@@ -6,8 +6,9 @@ and synthetic displays by ``tools/train_meter.py``) reads each cell's position i
 digit, so a drum mid-roll is read, and ``bridge.meter.carry`` decides the digits from the
 positions.  In the bridge, a reading that is implausible against the previous value, or that
 has a digit below the weights' calibrated confidence, is not published; an error event carries
-it (``raw``, ``value``) and says why.  ``analyze`` on the command line only reads: no state,
-no plausibility.
+it (``raw``, ``value``) and says why.  A reading somewhat below that confidence is published
+when a second reader, PP-OCR (``bridge.meter.second_reader``), reads the same digits.
+``analyze`` on the command line only reads: no state, no plausibility.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -27,10 +28,12 @@ from bridge.config import MeterConfig, ModelConfig
 from bridge.engines.base import Capabilities, Engine, EngineOutput, JobOptions, register
 from bridge.errors import ModelError
 from bridge.meter.annotate import DialMark, draw_reading, encode
+from bridge.meter.carry import BINS, point_position, read_cells
 from bridge.meter.dials import DialError, combine, dial_circle, read_dial
 from bridge.meter.geometry import INPUT_SHAPE, Quad, RegionError, quad_cells, region_quad
 from bridge.meter.plausibility import MIN_CONFIDENCE, judge, set_by_hand
 from bridge.meter.refine import candidate_quads
+from bridge.meter.second_reader import SecondReader, agrees, confirmable
 from bridge.meter.state import StateStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,6 +46,24 @@ UNREADABLE_BELOW = 0.3
 #: How much surer (mean log-probability per digit) a refitted region must be to replace the
 #: configured one.
 REFIT_MARGIN = 0.02
+
+
+class RegionReading(NamedTuple):
+    """What the digit networks read in the region they were surest of."""
+
+    quad: Quad
+    labels: list[int]
+    confidence: list[float]
+    probs: np.ndarray  # per cell: the positions' probabilities, then blank's
+    members: np.ndarray  # the same, per network: (networks, cells, classes)
+
+    def positions(self) -> list[float]:
+        """Where each cell stands, in digits (0 <= p < 10)."""
+        return [point_position(cell[:BINS]) for cell in self.probs]
+
+    def member_labels(self) -> list[list[int]]:
+        """The digits each network alone reads."""
+        return [read_cells(probs)[0] for probs in self.members]
 
 
 class MeterError(ModelError):
@@ -119,6 +140,7 @@ class MeterEngine(Engine):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         self.reader: Any = None
+        self.second: SecondReader | None = None
         self.store: StateStore | None = None
         self._lock = threading.Lock()
         self.clock = time.time
@@ -142,6 +164,22 @@ class MeterEngine(Engine):
             raise ModelError(
                 "model_unavailable", f"cannot load the meter digit weights ({err})", self.label
             ) from err
+        if self.reader.confirm_confidence is None:
+            return
+        try:
+            self.second = SecondReader(self.config.threads)
+        except Exception as err:  # noqa: BLE001 - the networks read on without it
+            _LOGGER.warning(
+                "meter: no second reader (%s); readings below %.0f%% confidence are held back",
+                err,
+                100 * self.min_confidence,
+            )
+
+    def threshold(self, confirmed: bool) -> float:
+        """The lowest digit confidence published: lower where the second reader agreed."""
+        if confirmed and self.reader.confirm_confidence is not None:
+            return float(self.reader.confirm_confidence)
+        return self.min_confidence
 
     @property
     def min_confidence(self) -> float:
@@ -182,13 +220,22 @@ class MeterEngine(Engine):
                 "meter_unreadable", "no meter settings (roi, digits) for this camera", self.label
             )
         try:
-            quad, labels, probs = self._read_region(image, meter)
+            reading = self._read_region(image, meter)
         except RegionError as err:
             raise ModelError("meter_unreadable", str(err), self.label) from err
-        confidence = [round(p, 3) for p in probs]
+        labels = reading.labels
+        confidence = [round(p, 3) for p in reading.confidence]
+        # judged on the confidences as published, like the thresholds were calibrated
+        confirmed = self.confirmed(image, reading._replace(confidence=confidence))
         marks = read_dials(image, meter)
         preview = partial(
-            _picture, image, quad, labels, confidence, marks, min_confidence=self.min_confidence
+            _picture,
+            image,
+            reading.quad,
+            labels,
+            confidence,
+            marks,
+            min_confidence=self.threshold(confirmed),
         )
         try:
             return self._reading(
@@ -198,6 +245,7 @@ class MeterEngine(Engine):
                 confidence=confidence,
                 marks=marks,
                 preview=preview,
+                confirmed=confirmed,
             )
         except MeterError as err:
             err.preview = preview
@@ -212,6 +260,7 @@ class MeterEngine(Engine):
         confidence: list[float],
         marks: list[DialMark],
         preview: Callable[[], bytes],
+        confirmed: bool,
     ) -> EngineOutput:
         """The published reading of digits (and dials) read, or a ``MeterError`` saying why not."""
         if all(d > 9 or p < UNREADABLE_BELOW for d, p in zip(labels, confidence, strict=True)):
@@ -236,17 +285,48 @@ class MeterEngine(Engine):
         else:
             raw, text, value = format_reading(labels, meter.decimals)
         extra: dict[str, Any] = {"value": value, "raw": raw, "digit_confidence": confidence}
+        if confirmed:
+            extra["confirmed_by"] = "ocr"
         if marks:
             extra["dials"] = dial_fields(marks, combined.dial_digits)
         if self.store is not None and camera:
-            warning = self._judge(camera, meter, value, raw, confidence)
+            warning = self._judge(
+                camera,
+                meter=meter,
+                value=value,
+                raw=raw,
+                confidence=confidence,
+                confirmed=confirmed,
+            )
             if warning:
                 extra["warning"] = warning
         return EngineOutput(text=text, extra=extra, preview=preview)
 
-    def _read_region(
-        self, image: Image.Image, meter: MeterConfig
-    ) -> tuple[Quad, list[int], list[float]]:
+    def confirmed(self, image: Image.Image, reading: RegionReading) -> bool:
+        """Whether the second reader lets a reading through that the networks hold back.
+
+        Only where the networks are not far from sure, each of them reads the digits it is
+        unsure of alike, that reader can vouch for them, and it reads the same digits.
+        """
+        low = min(reading.confidence, default=0.0)
+        floor = self.reader.confirm_confidence
+        if self.second is None or floor is None or not floor <= low < self.min_confidence:
+            return False
+        if not confirmable(
+            reading.labels,
+            reading.confidence,
+            reading.positions(),
+            reading.member_labels(),
+            self.min_confidence,
+        ):
+            return False
+        try:
+            return agrees(self.second.digits(image, reading.quad), reading.labels)
+        except Exception as err:  # noqa: BLE001 - without it the reading is held back
+            _LOGGER.warning("meter: the second reader failed: %s", err)
+            return False
+
+    def _read_region(self, image: Image.Image, meter: MeterConfig) -> RegionReading:
         """Digits and their probabilities in the configured region or a tighter fit of it.
 
         A region drawn loosely around the digits is also read fitted to their ink
@@ -254,25 +334,38 @@ class MeterEngine(Engine):
         configured region winning ties.
         """
         quad = region_quad(meter, image.size)
-        best: tuple[float, Quad, list[int], list[float]] | None = None
+        best: tuple[float, RegionReading] | None = None
         for candidate in (quad, *candidate_quads(image, quad, meter.digits)):
             cells = quad_cells(image, candidate, meter.digits, SHIFTS)
-            labels, probs = self.reader.read(cells, len(SHIFTS))
-            score = float(np.mean(np.log(np.maximum(probs, 1e-6))))
+            probs, members = self.reader.read_by_member(cells, len(SHIFTS))
+            labels, confidence = read_cells(probs)
+            score = float(np.mean(np.log(np.maximum(confidence, 1e-6))))
             if best is None or score > best[0] + REFIT_MARGIN:
-                best = (score, candidate, labels, probs)
+                best = (score, RegionReading(candidate, labels, confidence, probs, members))
         assert best is not None
-        return best[1], best[2], best[3]
+        return best[1]
 
     def _judge(
-        self, camera: str, meter: MeterConfig, value: float, raw: str, confidence: list[float]
+        self,
+        camera: str,
+        *,
+        meter: MeterConfig,
+        value: float,
+        raw: str,
+        confidence: list[float],
+        confirmed: bool,
     ) -> str | None:
         assert self.store is not None
         with self._lock:
             state = self.store.get(camera)
             before = state.to_json()
             verdict = judge(
-                meter, state, value, confidence, self.clock(), min_confidence=self.min_confidence
+                meter,
+                state,
+                value,
+                confidence,
+                self.clock(),
+                min_confidence=self.threshold(confirmed),
             )
             if state.to_json() != before:
                 self.store.save()

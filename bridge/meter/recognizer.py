@@ -70,6 +70,8 @@ class DigitReader:
     each publish more readings than two reading all three, none of them wrong, at half the
     work (``bench/RESULTS.md``).  ``min_confidence`` is the digit confidence the file was
     calibrated for: below it a digit does not count as read (``bridge.meter.plausibility``).
+    ``confirm_confidence``, where the file has one, is the lower confidence a reading may have
+    when a second reader sees the same digits (``bridge.meter.second_reader``).
     """
 
     def __init__(self, weights: Path = WEIGHTS, threads: int | None = None) -> None:
@@ -79,6 +81,8 @@ class DigitReader:
         self.nets = [_loaded(state) for state in member_states(saved)]
         self.nets_per_view = int(saved.get("nets_per_view", len(self.nets)))
         self.min_confidence = float(saved["min_confidence"])
+        confirm = saved.get("confirm_confidence")
+        self.confirm_confidence = None if confirm is None else float(confirm)
 
     def probabilities(self, cells: np.ndarray, views: int = 1) -> np.ndarray:
         """Class probabilities per digit, shape (digits, ``CLASSES``), averaged over reads.
@@ -87,17 +91,32 @@ class DigitReader:
         cut with small shifts).  Look ``v`` is read by networks ``v``, ``v + 1``... (cyclic),
         as many as ``nets_per_view`` says and enough that every network reads some look.
         """
+        return self.read_by_member(cells, views)[0]
+
+    def read_by_member(self, cells: np.ndarray, views: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``probabilities``, and each network's own: shape (networks, digits, ``CLASSES``).
+
+        A network's own are averaged over the looks it read; the second reader asks whether
+        the networks agree (``bridge.meter.second_reader``).
+        """
         per_view = min(len(self.nets), max(self.nets_per_view, -(-len(self.nets) // views)))
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.float32)).unsqueeze(1)
             batch = batch.contiguous(memory_format=torch.channels_last)
             size = len(batch) // views
-            probs = [
-                torch.softmax(net(batch[view * size : (view + 1) * size]), dim=1)
+            reads = [
+                (index, torch.softmax(self.nets[index](batch[view * size : (view + 1) * size]), 1))
                 for view in range(views)
-                for net in (self.nets[(view + k) % len(self.nets)] for k in range(per_view))
+                for index in ((view + k) % len(self.nets) for k in range(per_view))
             ]
-            return torch.stack(probs).mean(0).numpy().astype(np.float64)
+            mean = torch.stack([probs for _, probs in reads]).mean(0)
+            members = torch.stack(
+                [
+                    torch.stack([probs for index, probs in reads if index == member]).mean(0)
+                    for member in range(len(self.nets))
+                ]
+            )
+            return mean.numpy().astype(np.float64), members.numpy().astype(np.float64)
 
     def read(self, cells: np.ndarray, views: int = 1) -> tuple[list[int], list[float]]:
         """Digit (0-9, or ``BLANK``) and its confidence for each cell, left to right."""

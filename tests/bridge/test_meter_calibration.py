@@ -1,6 +1,7 @@
-"""The confidence threshold a trained reader ships with publishes only what it reads right.
+"""The confidence thresholds a trained reader ships with publish only what it reads right.
 
-``tools/train_meter.py`` fits it on validation readings: (lowest digit confidence, read right).
+``tools/train_meter.py`` fits them on validation readings: (lowest digit confidence, read
+right), and for the second threshold whether the second reader confirmed the reading.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 
-from train_meter import threshold_of, wrong_rate_bound  # noqa: E402
+from train_meter import confirm_threshold_of, threshold_of, wrong_rate_bound  # noqa: E402
 
 
 def readings(right: int, wrong_at: dict[float, int]) -> list[tuple[float, bool]]:
@@ -59,3 +60,17 @@ def test_readings_at_one_confidence_are_published_together_or_not_at_all() -> No
 )
 def test_the_bound_is_clopper_pearsons(wrong: int, readings_seen: int, expected: float) -> None:
     assert wrong_rate_bound(wrong, readings_seen, 0.95) == pytest.approx(expected, abs=2e-6)
+
+
+def test_confirmed_readings_below_the_threshold_are_published_down_to_their_own_threshold() -> None:
+    sure = [(0.99, True, False)] * 1000 + [(0.99, False, False)]  # 0.1% wrong: at the target
+    below = [(0.8, True, True)] * 500 + [(0.6, False, True)] * 3 + [(0.7, True, False)]
+    confirm, published = confirm_threshold_of(sure + below, 0.95, target=0.002)
+    assert confirm == pytest.approx(0.8)  # 0.6 would make it 4 wrong of 1504
+    assert published == 1501  # the unconfirmed 0.7 stays held back
+
+
+def test_no_confirm_threshold_where_confirmed_readings_are_mostly_wrong() -> None:
+    sure = [(0.99, True, False)] * 100
+    below = [(0.8, False, True), (0.7, True, True)]
+    assert confirm_threshold_of(sure + below, 0.95, target=0.002) == (None, 100)

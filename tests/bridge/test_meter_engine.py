@@ -17,6 +17,7 @@ from bridge.config import MeterConfig, ModelConfig
 from bridge.engines.base import EngineOutput, JobOptions, create_engine
 from bridge.engines.meter_engine import MeterEngine, MeterError, format_reading
 from bridge.errors import ModelError
+from bridge.meter.carry import BINS, BLANK_INDEX
 from bridge.meter.geometry import CELL_W, CONTEXT, INPUT_SHAPE, digit_cells, region_quad
 from bridge.meter.state import state_path_for
 
@@ -27,15 +28,23 @@ FRAME = Image.new("RGB", (200, 80), (200, 200, 200))
 class ScriptedReader:
     """Reads whatever digits the test put in ``shows``."""
 
+    confirm_confidence = None  # no second reader
+
     def __init__(self) -> None:
         self.shows = "01234567"
         self.confidence = 0.99
 
-    def read(self, cells: np.ndarray, views: int = 1) -> tuple[list[int], list[float]]:
+    def read_by_member(self, cells: np.ndarray, views: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Each shown digit (a blank for a space) at ``confidence``, the rest spread thin."""
         assert cells.shape[1:] == INPUT_SHAPE
         digits = [10 if c == " " else int(c) for c in self.shows]
         assert len(digits) * views == len(cells)
-        return digits, [self.confidence] * len(digits)
+        whole = [digit * 10 for digit in range(10)]
+        probs = np.zeros((len(digits), BINS + 1))
+        for cell, digit in enumerate(digits):
+            probs[cell, whole] = (1 - self.confidence) / (10 if digit == 10 else 9)
+            probs[cell, BLANK_INDEX if digit == 10 else digit * 10] = self.confidence
+        return probs, probs[None]
 
 
 class Clock:

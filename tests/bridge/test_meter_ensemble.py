@@ -103,3 +103,16 @@ def test_two_looks_at_three_networks_leave_none_of_them_out(tmp_path: Path) -> N
     read = [reader.probabilities for reader in alone]
     expected = (read[0](first) + read[1](first) + read[1](second) + read[2](second)) / 4
     np.testing.assert_allclose(dealt.probabilities(cells(8), 2), expected, atol=1e-6)
+
+
+def test_each_network_alone_is_told_apart_for_the_second_reader(tmp_path: Path) -> None:
+    """Network 1 read the first and the second look: its own is their mean."""
+    alone, dealt = one_a_look(tmp_path, (10, 11, 12))
+    first, second = cells(8)[:4], cells(8)[4:]
+    mean, members = dealt.read_by_member(cells(8), 2)
+
+    np.testing.assert_allclose(mean, dealt.probabilities(cells(8), 2), atol=1e-12)
+    np.testing.assert_allclose(members[0], alone[0].probabilities(first), atol=1e-6)
+    own = (alone[1].probabilities(first) + alone[1].probabilities(second)) / 2
+    np.testing.assert_allclose(members[1], own, atol=1e-6)
+    np.testing.assert_allclose(members[2], alone[2].probabilities(second), atol=1e-6)

@@ -216,11 +216,11 @@ def test_a_meter_reading_one_bridge_published_is_the_other_ones_previous_value(
     two_bridges(tmp_path, mosquitto.port, cameras, {"nuc": METER_MODEL, "gpu": METER_MODEL})
     answers.wait_online("nuc", "gpu")
     watcher = Watcher(mosquitto.port, ["itt/meter_0/#"])
-    higher, _ = meter_frame("meter_0", 8)  # 00001.056, read surely (not every frame is)
+    higher, _ = meter_frame("meter_0", 9)  # 00001.063, read surely (not every frame is)
     lower, _ = meter_frame("meter_0", 2)  # 00001.014
     watcher.publish("cam/meter_0", higher)
     read = watcher.wait_json("itt/meter_0/meter", frame_id=_sha(higher))
-    assert read["value"] == 1.056
+    assert read["value"] == 1.063
     time.sleep(1)
     watcher.publish("cam/meter_0", lower)  # to the other bridge, which never saw 1.056 itself
     error = watcher.wait_json("itt/meter_0/error", frame_id=_sha(lower))
