@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 # Result fields every text sensor shows as attributes.
 RESULT_ATTRIBUTES = ("camera", "model", "latency_ms", "frame_id", "captured_at")
-METER_ATTRIBUTES = ("raw", "text", "digit_confidence")
+METER_ATTRIBUTES = ("raw", "text", "digit_confidence", "confirmed_by")
 HEALTH_TASK = "health"
 
 

@@ -78,6 +78,23 @@ async def test_a_gas_meter_reading_is_a_numeric_total_increasing_sensor_in_cubic
     assert state.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING
     assert state.attributes["raw"] == "01234567"
     assert state.attributes["digit_confidence"] == result["digit_confidence"]
+    assert "confirmed_by" not in state.attributes
+
+
+async def test_a_meter_reading_the_second_reader_vouched_for_says_so(
+    hass: HomeAssistant, setup_bridge: Any
+) -> None:
+    await setup_bridge()
+    result = load_protocol_fixture("meter_result")
+    result["digit_confidence"][-1] = 0.88  # below the networks' own threshold
+    result["confirmed_by"] = "ocr"
+
+    async_fire_mqtt_message(hass, f"{BASE}/gas_meter/meter", json.dumps(result))
+    await hass.async_block_till_done()
+
+    state = hass.states.get("sensor.gas_meter_meter")
+    assert float(state.state) == result["value"]
+    assert state.attributes["confirmed_by"] == "ocr"
 
 
 async def test_a_retained_result_restores_the_sensor_when_home_assistant_subscribes(
