@@ -44,7 +44,8 @@ class SecondReader:
             }
         )
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        self.digits(Image.new("RGB", (96, 32), "white"), ((8, 4), (88, 4), (88, 28), (8, 28)))
+        # Its session loads on the first region asked about: most readings never need it, and
+        # the bridge starts (and reads its first frames) as fast as without it.
 
     def digits(self, image: Image.Image, quad: Quad) -> str:
         """The digits PP-OCR reads in the region (anything else it reads dropped)."""
