@@ -98,6 +98,8 @@ class Answer:
     kind: str
     newest: bool
     captured_at: str
+    #: When it reached the test's client (``time.monotonic``).
+    arrived: float
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Answers:
                     "error" if parts[2] == "error" else "result",
                     data.get("newest", True),
                     data.get("captured_at", ""),
+                    time.monotonic(),
                 )
                 self.by_frame[answer.frame_id].append(answer)
                 self.order.append(answer)
