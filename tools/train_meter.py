@@ -705,20 +705,10 @@ def confirm_threshold_of(
     readings are then published in all.
     """
     published = [right for low, right, _ in scored if low >= min_confidence]
-    wrong, count = published.count(False), len(published)
     ranked = sorted(
         ((low, right) for low, right, ok in scored if ok and low < min_confidence), reverse=True
     )
-    best: tuple[float | None, int] = (None, count)
-    for k, (low, right) in enumerate(ranked, 1):
-        wrong += not right
-        count += 1
-        if k < len(ranked) and ranked[k][0] == low:
-            continue  # a threshold publishes every reading at its confidence or none
-        rate = wrong / count if bound is None else wrong_rate_bound(wrong, count, bound)
-        if rate <= target:
-            best = (low, count)
-    return best
+    return _lowest_within(ranked, published.count(False), len(published), target, bound)
 
 
 def threshold_of(
@@ -731,16 +721,32 @@ def threshold_of(
     it, the upper end of their one-sided ``bound`` confidence interval (Clopper-Pearson), so a
     threshold resting on few readings, or letting a wrong one through, is not trusted.
     """
-    ranked = sorted(scored, reverse=True)
-    threshold, published, wrong = 1.0, 0, 0
+    threshold, published = _lowest_within(sorted(scored, reverse=True), 0, 0, target, bound)
+    return max(0.5, 1.0 if threshold is None else threshold), published
+
+
+def _lowest_within(
+    ranked: list[tuple[float, bool]],
+    wrong: int,
+    count: int,
+    target: float,
+    bound: float | None,
+) -> tuple[float | None, int]:
+    """Readings, surest first, added to ``count`` published already (``wrong`` of them wrong).
+
+    Returns the lowest confidence at which the wrong share stays within ``target`` (None: at
+    none) and how many are published then.
+    """
+    best: tuple[float | None, int] = (None, count)
     for k, (confidence, right) in enumerate(ranked, 1):
         wrong += not right
+        count += 1
         if k < len(ranked) and ranked[k][0] == confidence:
             continue  # a threshold publishes every reading at its confidence or none
-        rate = wrong / k if bound is None else wrong_rate_bound(wrong, k, bound)
+        rate = wrong / count if bound is None else wrong_rate_bound(wrong, count, bound)
         if rate <= target:
-            threshold, published = confidence, k
-    return max(0.5, threshold), published
+            best = (confidence, count)
+    return best
 
 
 def wrong_rate_bound(wrong: int, readings: int, confidence: float) -> float:
