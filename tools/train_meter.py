@@ -305,6 +305,7 @@ def train(
     synthetic_per_epoch: int = 0,
     check: tuple[np.ndarray, np.ndarray] | None = None,
     camera: bool = True,
+    width: int = 16,
 ) -> DigitNet:
     """Train on every real cell each epoch and ``synthetic_per_epoch`` synthetic ones (0: all).
 
@@ -323,7 +324,7 @@ def train(
     if synthetic_per_epoch:
         per_epoch = min(per_epoch, synthetic_per_epoch)
     tables = targets()
-    net = DigitNet()
+    net = DigitNet(width)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     batch = 256
     size = len(real_index) + per_epoch
@@ -458,6 +459,9 @@ def _parser() -> argparse.ArgumentParser:
         help="camera: also gamma, blur, noise, rotation and re-compressed real displays "
         "(read worse on the real bench, bench/RESULTS.md)",
     )
+    parser.add_argument(
+        "--width", type=int, default=16, help="the network's first layer's channels (DigitNet)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=SEED)
@@ -569,6 +573,7 @@ def main() -> None:
         synthetic_per_epoch=args.synthetic_per_epoch,
         check=check,
         camera=camera,
+        width=args.width,
     )
     trained = time.monotonic()
     _calibrated(args, val, [state_of(net)], None)

@@ -27,30 +27,33 @@ __all__ = ["BLANK", "CLASSES", "WEIGHTS", "DigitNet", "DigitReader", "member_sta
 
 
 class DigitNet(nn.Module):
-    """Four 3x3 convolutions and two small dense layers: ~0.2 M parameters."""
+    """Four 3x3 convolutions and two small dense layers: ~0.2 M parameters at ``width`` 16.
 
-    def __init__(self) -> None:
+    ``width`` is the first convolution's channels; the others have two and four times as many.
+    """
+
+    def __init__(self, width: int = 16) -> None:
         super().__init__()
 
         def block(cin: int, cout: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
         self.features = nn.Sequential(
-            *block(1, 16),
+            *block(1, width),
             nn.MaxPool2d(2),
-            *block(16, 32),
-            *block(32, 32),
+            *block(width, 2 * width),
+            *block(2 * width, 2 * width),
             nn.MaxPool2d(2),
-            *block(32, 64),
+            *block(2 * width, 4 * width),
             nn.MaxPool2d(2),
         )
-        height, width = INPUT_SHAPE
+        height, width_px = INPUT_SHAPE
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(0.2),
-            nn.Linear(64 * (height // 8) * (width // 8), 128),
+            nn.Linear(4 * width * (height // 8) * (width_px // 8), 8 * width),
             nn.ReLU(),
-            nn.Linear(128, CLASSES),
+            nn.Linear(8 * width, CLASSES),
         )
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
@@ -129,13 +132,18 @@ def member_states(saved: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
     return states
 
 
+def width_of(state: dict[str, torch.Tensor]) -> int:
+    """The ``DigitNet`` width a state dict was trained at."""
+    return int(state["features.0.weight"].shape[0])
+
+
 def _loaded(state: dict[str, torch.Tensor]) -> nn.Module:
     """A network ready to read: batch norms folded into their convolutions, channels last.
 
     Both leave what it computes as it was (to float rounding) and make a reading of a few dozen
     small cells several times cheaper on a CPU (``bench/RESULTS.md``).
     """
-    net = DigitNet()
+    net = DigitNet(width_of(state))
     net.load_state_dict(state)
     net.eval()
     layers: list[nn.Module] = []

@@ -12,10 +12,10 @@ from bridge.meter.geometry import INPUT_SHAPE
 from bridge.meter.recognizer import WEIGHTS, DigitNet, DigitReader, member_states
 
 
-def trained_apart(seed: int) -> dict[str, torch.Tensor]:
+def trained_apart(seed: int, width: int = 16) -> dict[str, torch.Tensor]:
     """A network's weights as training leaves them (here: a seed's random ones)."""
     torch.manual_seed(seed)
-    net = DigitNet()
+    net = DigitNet(width)
     for module in net.modules():  # batch statistics of their own, as training would leave
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
@@ -28,7 +28,7 @@ def cells(count: int) -> np.ndarray:
 
 
 def test_two_networks_read_as_the_mean_of_each_alone(tmp_path: Path) -> None:
-    first, second = trained_apart(1), trained_apart(2)
+    first, second = trained_apart(1), trained_apart(2, width=32)  # widths may differ
     threshold = torch.tensor(0.9)
     torch.save({"net": first, "min_confidence": threshold}, tmp_path / "first.pt")
     torch.save({"net": second, "min_confidence": threshold}, tmp_path / "second.pt")
@@ -55,11 +55,15 @@ def test_the_shipped_weights_load_every_network_they_hold() -> None:
     assert len(digits) == len(confidences) == 4
 
 
-def test_a_network_reads_as_its_trained_layers_do(tmp_path: Path) -> None:
-    """Loading folds batch norms and reorders memory: the probabilities must not move."""
-    state = trained_apart(3)
+@pytest.mark.parametrize("width", [16, 32])
+def test_a_network_reads_as_its_trained_layers_do(tmp_path: Path, width: int) -> None:
+    """Loading folds batch norms and reorders memory: the probabilities must not move.
+
+    The network is rebuilt at the width it was trained at, which the file does not name.
+    """
+    state = trained_apart(3, width)
     torch.save({"net": state, "min_confidence": torch.tensor(0.9)}, tmp_path / "one.pt")
-    as_trained = DigitNet()
+    as_trained = DigitNet(width)
     as_trained.load_state_dict(state)
     as_trained.eval()
     looks = cells(10)
