@@ -153,3 +153,14 @@ def cpu_name() -> str:
     present = [f for f in FEATURES if f in flags]
     listed = " ".join(present) or "none of " + " ".join(FEATURES)
     return f"{name}, {os.cpu_count()} CPUs, features: {listed}"
+
+
+def gpu_name(device: str) -> str:
+    """The accelerator behind a torch device string, with its memory and torch's CUDA version."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "CUDA not available"
+    props = torch.cuda.get_device_properties(torch.device(device))
+    memory = props.total_memory / 2**30
+    return f"{props.name}, {memory:.0f} GiB, torch {torch.__version__}, CUDA {torch.version.cuda}"

@@ -52,7 +52,7 @@ NEW_TOKENS = 12
 # --- (a) the seed's way, in a process of its own (its memory is not the bridge's) ---
 
 
-def seed_worker(model: str, frames_dir: str, count: int) -> dict[str, Any]:
+def seed_worker(model: str, frames_dir: str, count: int, device: str = "cpu") -> dict[str, Any]:
     """Caption ``count`` frames the naive way; runs in a child process."""
     import io
 
@@ -61,12 +61,12 @@ def seed_worker(model: str, frames_dir: str, count: int) -> dict[str, Any]:
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
     processor = BlipProcessor.from_pretrained(model)
-    blip = BlipForConditionalGeneration.from_pretrained(model)
+    blip = BlipForConditionalGeneration.from_pretrained(model).to(device)
     files = sorted(Path(frames_dir).glob("*.jpg"))
 
     def caption(path: Path) -> str:
         image = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
-        inputs = processor(images=image, return_tensors="pt")
+        inputs = processor(images=image, return_tensors="pt").to(device)
         with torch.no_grad():
             out = blip.generate(**inputs, max_new_tokens=NEW_TOKENS)
         return str(processor.decode(out[0], skip_special_tokens=True))
@@ -87,10 +87,11 @@ def seed_worker(model: str, frames_dir: str, count: int) -> dict[str, Any]:
     }
 
 
-def run_seed(model: Path, frames_dir: Path, count: int) -> dict[str, Any]:
+def run_seed(model: Path, frames_dir: Path, count: int, device: str = "cpu") -> dict[str, Any]:
     """Run the seed's way in a child process and return its figures."""
+    worker = [sys.executable, __file__, "--seed-worker", str(model), str(frames_dir), str(count)]
     out = subprocess.run(
-        [sys.executable, __file__, "--seed-worker", str(model), str(frames_dir), str(count)],
+        [*worker, device],
         capture_output=True,
         text=True,
         check=False,
@@ -126,6 +127,7 @@ class BridgeRun:
     batch_size: int
     threads: int | None
     ocr: bool = True
+    device: str = "cpu"
     broker: Mosquitto = field(init=False)
     process: subprocess.Popen[bytes] | None = None
     client: mqtt.Client | None = None
@@ -151,7 +153,7 @@ class BridgeRun:
                 "max_new_tokens": NEW_TOKENS,
                 "precision": self.precision,
                 "batch_size": self.batch_size,
-                "device": "cpu",
+                "device": self.device,
             }
         }
         if self.threads:
@@ -310,7 +312,14 @@ def bridge_case(
 ) -> dict[str, Any]:
     """Frames through the bridge with ``cameras`` cameras; figures as a dict."""
     run = BridgeRun(
-        workdir, model, cameras, args.precision, args.batch_size, args.threads, ocr=not args.no_ocr
+        workdir,
+        model,
+        cameras,
+        args.precision,
+        args.batch_size,
+        args.threads,
+        ocr=not args.no_ocr,
+        device=args.device,
     )
     try:
         load_s = run.start()
@@ -401,7 +410,12 @@ def _precision_from_log(log: Path) -> str:
 
 
 def engine_matrix(
-    model: Path, frames: list[bytes], precisions: list[str], batches: list[int], repeats: int
+    model: Path,
+    frames: list[bytes],
+    precisions: list[str],
+    batches: list[int],
+    repeats: int,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Seconds per frame of the bridge's engine alone, per precision and batch size."""
     import gc
@@ -418,7 +432,7 @@ def engine_matrix(
                 engine="transformers",
                 model=str(model),
                 precision=precision,  # type: ignore[arg-type]
-                device="cpu",
+                device=device,
                 max_new_tokens=NEW_TOKENS,
             )
         )
@@ -487,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--size", default="base", choices=_support.SIZES)
+    parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda[:N], for the seed's way and the bridge alike"
+    )
     parser.add_argument("--no-seed", action="store_true", help="skip the seed's way")
     parser.add_argument("--no-parity", action="store_true", help="skip the precision check")
     parser.add_argument("--no-ocr", action="store_true", help="do not load RapidOCR beside")
@@ -522,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["BENCH_GATHER_MS"] = str(args.gather_ms)
     model = _support.blip_model(args.size)
     print(f"# caption speed: {_support.cpu_name()} ({platform.machine()})")
+    if args.device != "cpu":
+        print(f"# device: {args.device}, {_support.gpu_name(args.device)}")
     print(f"# model: BlipConfig() random weights ({args.size}), {NEW_TOKENS} new tokens")
     policy = os.environ.get("OMP_WAIT_POLICY")
     print(
@@ -541,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         seed: dict[str, Any] | None = None
         if not args.no_seed:
             seed_count = max(4, args.frames // 2)
-            seed = run_seed(model, work / "frames", seed_count)
+            seed = run_seed(model, work / "frames", seed_count, args.device)
             lat = seed["latencies"]
             print(
                 f"seed's way (fp32, 1 frame/call, {seed['threads']} threads): "
@@ -575,21 +594,21 @@ def main(argv: list[str] | None = None) -> int:
             )
         results["bridge"] = cases
         if args.matrix:
+            forms = ["fp32", "bf16", "int8", "mixed", "openvino"]
+            if args.device != "cpu":
+                forms = ["fp32", "bf16", "fp16"]
             results["matrix"] = engine_matrix(
-                model,
-                frames,
-                ["fp32", "bf16", "int8", "mixed", "openvino"],
-                [1, args.batch_size],
-                2 if args.quick else 3,
+                model, frames, forms, [1, args.batch_size], 2 if args.quick else 3, args.device
             )
     if not args.no_side:
-        results["side"] = _side_engines(model, args.precision)
+        results["side"] = _side_engines(model, args.precision, args.device)
     parity_rows = []
     if not args.no_parity:
         import precision_check
 
         sizes = ("small",) if args.quick else ("small", "base")
-        parity_rows = precision_check.check(sizes, ("int8", "mixed", "bf16", "openvino"))
+        forms = ("int8", "mixed", "bf16", "openvino") if args.device == "cpu" else ("fp16", "bf16")
+        parity_rows = precision_check.check(sizes, forms, device=args.device)
         print(precision_check.format_rows(parity_rows))
         results["parity"] = [vars(r) for r in parity_rows]
     _summary(seed, cases)
@@ -599,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _side_engines(model: Path, precision: str) -> list[dict[str, Any]]:
+def _side_engines(model: Path, precision: str, device: str) -> list[dict[str, Any]]:
     """The meter and faces engines' time a frame, alone and beside caption batches."""
     import gc
 
@@ -613,7 +632,7 @@ def _side_engines(model: Path, precision: str) -> list[dict[str, Any]]:
             engine="transformers",
             model=str(model),
             precision=precision,  # type: ignore[arg-type]
-            device="cpu",
+            device=device,
             max_new_tokens=NEW_TOKENS,
         )
     )
@@ -688,9 +707,9 @@ def _summary(seed: dict[str, Any] | None, cases: list[dict[str, Any]]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--seed-worker":
+    if len(sys.argv) == 6 and sys.argv[1] == "--seed-worker":
         with contextlib.redirect_stdout(sys.stderr):
-            figures = seed_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+            figures = seed_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         print(json.dumps(figures))
         sys.exit(0)
     sys.exit(main())
