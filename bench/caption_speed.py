@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,9 @@ class BridgeRun:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{time.time_ns()}")
         client.on_message = self._on_message
         client.connect("127.0.0.1", self.broker.port)
+        # A camera's 100 KB frame otherwise waits ~40 ms in its own socket on some hosts (Nagle
+        # against the broker's delayed ACK): the camera's TCP stack, not the bridge's time.
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.subscribe(f"{BASE_TOPIC}/+/caption", qos=1)
         client.subscribe(f"{BASE_TOPIC}/bridge/info", qos=1)
         client.loop_start()
@@ -337,11 +341,15 @@ def bridge_case(
         memory = _proc_status(run.process.pid)
         trace = run.trace()
         latencies = run.latencies()
+        sent, answered = dict(run.sent), dict(run.received)
         precision = next(iter(run.received.values()))[1].get("model", "")
         chosen = dict(run.info.get("models", {}).get("caption", {}))
     finally:
         run.stop()
     overhead, pre, post, model_ms, queue_ms, batches = [], [], [], [], [], []
+    # the broker's legs (monotonic clocks are one clock across processes): published by the
+    # camera -> received by the bridge, published by the bridge -> received by the camera
+    inbound, outbound = [], []
     stages: dict[str, list[float]] = {
         "before_decode": [],
         "decode_and_sign": [],
@@ -362,6 +370,8 @@ def bridge_case(
         model_ms.append(r["model_ms"])
         queue_ms.append(wait)
         batches.append(r["batch"])
+        inbound.append((r["received"] - sent[r["frame_id"]]) * 1000)
+        outbound.append((answered[r["frame_id"]][0] - r["published"]) * 1000)
     count = len(latencies)
     return {
         "cameras": cameras,
@@ -380,6 +390,8 @@ def bridge_case(
         },
         "model_p50_ms": _support.percentile(model_ms, 50),
         "queue_p50_ms": _support.percentile(queue_ms, 50),
+        "inbound_p50_ms": _support.percentile(inbound, 50),
+        "outbound_p50_ms": _support.percentile(outbound, 50),
         "mean_batch": sum(batches) / len(batches) if batches else float("nan"),
         "rss_busy_mb": sampler.peak,
         "rss_mb": memory.get("VmRSS", float("nan")),
@@ -586,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"p95 {case['overhead_p95_ms']:.2f} ms (before model {case['pre_model_p50_ms']:.1f}"
                 f", after {case['post_model_p50_ms']:.1f}; stages {case['stages_p50_ms']}); "
                 f"model {case['model_p50_ms']:.0f} ms "
+                f"(broker legs p50: in {case['inbound_p50_ms']:.1f} ms, "
+                f"out {case['outbound_p50_ms']:.1f} ms) "
                 f"per batch of {case['mean_batch']:.1f}; RSS {case['rss_busy_mb']:.0f} MB busy, "
                 f"{case['rss_mb']:.0f} MB idle, {case['peak_rss_mb']:.0f} MB peak (load time); "
                 f"ready {case['load_s']:.1f} s after start; probe {case['probe']}; "

@@ -46,6 +46,39 @@ _PLAIN_VALUES: dict[str, Any] = {
 }
 
 
+def plain_blip_captioner(model: Any) -> bool:
+    """Whether ``model`` is a BLIP captioner whose greedy decoding a loop of ours can repeat.
+
+    Its decoder must have absolute positions and a generation config that changes no logits.
+    """
+    if getattr(model.config, "model_type", "") != "blip":
+        return False
+    text = getattr(model, "text_decoder", None)
+    bert = getattr(text, "bert", None)
+    if text is None or bert is None or not hasattr(text, "cls"):
+        return False
+    settings = text.generation_config.to_diff_dict()
+    for name, value in settings.items():
+        if name not in _PLAIN_SETTINGS and _PLAIN_VALUES.get(name, object()) != value:
+            return False
+    return getattr(bert.embeddings, "position_embedding_type", "absolute") == "absolute"
+
+
+def prompt_ids(input_ids: Any, features: Any, bos: int) -> Any:
+    """The decoder's first tokens, as ``generate`` makes them from the processor's prompt.
+
+    No prompt: the start token alone.  A prompt: its first token replaced by the start token and
+    its last, the separator, dropped.
+    """
+    import torch
+
+    if input_ids is None:
+        return torch.full((features.shape[0], 1), bos, dtype=torch.long, device=features.device)
+    prompt = input_ids[:, :-1].clone()
+    prompt[:, 0] = bos
+    return prompt
+
+
 class GreedyBlip:
     """BLIP's text decoder run token by token, greedily, over the image features."""
 
@@ -63,21 +96,12 @@ class GreedyBlip:
     @classmethod
     def for_model(cls, model: Any) -> GreedyBlip | None:
         """The loop for ``model`` if it is a BLIP captioner it can run exactly, else None."""
-        if getattr(model.config, "model_type", "") != "blip":
-            return None
-        text = getattr(model, "text_decoder", None)
-        bert = getattr(text, "bert", None)
-        if text is None or bert is None or not hasattr(text, "cls"):
+        if not plain_blip_captioner(model):
             return None
         if not all(
-            hasattr(layer.crossattention.self, "image_query_fold") for layer in bert.encoder.layer
+            hasattr(layer.crossattention.self, "image_query_fold")
+            for layer in model.text_decoder.bert.encoder.layer
         ):
-            return None
-        settings = text.generation_config.to_diff_dict()
-        for name, value in settings.items():
-            if name not in _PLAIN_SETTINGS and _PLAIN_VALUES.get(name, object()) != value:
-                return None
-        if getattr(bert.embeddings, "position_embedding_type", "absolute") != "absolute":
             return None
         return cls(model)
 
@@ -93,18 +117,10 @@ class GreedyBlip:
         ``input_ids``: a prompt as the processor makes it (BLIP replaces its first token by
         the decoder's start and drops its last, the separator, as ``generate`` does).
         """
-        import torch
-
         if attention_mask is not None and not bool(attention_mask.all()):
             return None  # padded prompts: generate's masks
         features = self.model.vision_model(pixel_values=pixel_values)[0]
-        batch = features.shape[0]
-        if input_ids is None:
-            prompt = torch.full((batch, 1), self.bos, dtype=torch.long)
-        else:
-            prompt = input_ids[:, :-1].clone()
-            prompt[:, 0] = self.bos
-        return self._decode(features, prompt, max_new_tokens)
+        return self._decode(features, prompt_ids(input_ids, features, self.bos), max_new_tokens)
 
     def _decode(self, features: Any, prompt: Any, max_new_tokens: int) -> Any:
         import torch

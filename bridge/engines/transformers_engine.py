@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from bridge.config import DEFAULT_CAPTION_MODEL, ModelConfig
+from bridge.engines import blip_graphs
 from bridge.engines.base import Engine, EngineOutput, JobOptions, register
 from bridge.engines.blip_attention import use_fused_attention
+from bridge.engines.blip_graphs import GraphedBlip
 from bridge.engines.blip_greedy import GreedyBlip
 from bridge.engines.precision import choose as choose_precision
 from bridge.errors import ModelError
@@ -84,8 +86,9 @@ class TransformersEngine(Engine):
         self.probe: dict[str, float] | None = None
         #: The probe record ``auto``'s choice was read from (an earlier start measured it).
         self.probe_record: str | None = None
-        #: BLIP's decoder in a loop of our own, where it gives ``generate``'s tokens (greedy only).
-        self.greedy: GreedyBlip | None = None
+        #: BLIP's decoder in a loop of our own, where it gives ``generate``'s tokens (greedy only):
+        #: folded on a CPU, replayed as CUDA graphs on a GPU.
+        self.greedy: GreedyBlip | GraphedBlip | None = None
         self._idle_trim = threading.Timer(0, lambda: None)  # re-armed after every batch
 
     @property
@@ -132,7 +135,11 @@ class TransformersEngine(Engine):
         self.promptable = getattr(model.config, "model_type", "") in PROMPTABLE
         self.input_size = _processor_size(processor)
         self.greedy = self._checked_greedy_loop()
-        self.run_batch([Image.new("RGB", (64, 64), (127, 127, 127))], [JobOptions()])
+        # warm-up; on a GPU also each batch size's graph, captured before the first camera waits
+        graphed = isinstance(self.greedy, GraphedBlip)
+        for size in range(1, self.config.batch_size + 1) if graphed else [1]:
+            grey = Image.new("RGB", (64, 64), (127, 127, 127))
+            self.run_batch([grey] * size, [JobOptions()] * size)
         give_back_freed_memory()
 
     def details(self) -> dict[str, Any]:
@@ -146,15 +153,19 @@ class TransformersEngine(Engine):
             found["probe_record"] = self.probe_record  # the figures are an earlier start's
         if self.greedy is not None:
             found["greedy_loop"] = True
+        if isinstance(self.greedy, GraphedBlip) and self.greedy.graphs:
+            found["cuda_graphs"] = True
         return found
 
-    def _checked_greedy_loop(self) -> GreedyBlip | None:
+    def _checked_greedy_loop(self) -> GreedyBlip | GraphedBlip | None:
         """The own greedy loop, kept only if it gives ``generate``'s tokens on a test frame."""
         import torch
 
         from bridge.engines.precision import PARITY_TOKENS, probe_image
 
-        greedy = GreedyBlip.for_model(self.model)
+        greedy: GreedyBlip | GraphedBlip | None = GreedyBlip.for_model(self.model)
+        if greedy is None and blip_graphs.pays_on(self.device):
+            greedy = GraphedBlip.for_model(self.model, self.device)
         if greedy is None:
             return None
         prompt = self.config.prompt if self.promptable else None

@@ -1,0 +1,200 @@
+"""BLIP's greedy captions on a GPU, each token one replay of a captured CUDA graph.
+
+Why: on a GPU, ``generate`` launches each token's few hundred small kernels one by one from
+Python, and the GPU waits on the host: a BLIP-base caption costs the same in fp16 as in fp32, and
+at a batch of four as at one (bench/RESULTS.md).  A captured graph launches a token's kernels in
+one call.  A graph replays fixed shapes at fixed addresses, so the step attends to the whole
+self-attention cache under a mask, writes its keys and values at a position held in a tensor, and
+reads the image's cross-attention keys and values from buffers filled once per caption.  A
+prompt is fed a token at a time through the same step.  One graph per batch size and caption
+length, captured on first use.  Off CUDA the same step runs without a graph (how the tests check
+its arithmetic against ``generate``); the engine uses it on CUDA only (``pays_on``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.engines.blip_greedy import plain_blip_captioner, prompt_ids
+
+#: Eager runs of a step before its capture (lazy initialisation must not happen inside one).
+WARM_UP_STEPS = 2
+
+
+def pays_on(device: str) -> bool:
+    """Whether the loop is worth using on ``device``: on a GPU only.
+
+    On a CPU the launches cost little beside the arithmetic; the fixed-shape step without a
+    graph measured no faster than ``generate`` there (bench/RESULTS.md).
+    """
+    return device.startswith("cuda")
+
+
+@dataclass
+class _Buffers:
+    """What one graph reads and writes, allocated once for its batch size and length."""
+
+    ids: Any  # (batch, 1) the token fed at this step
+    position: Any  # (1,) where it stands in the caption
+    slots: Any  # (length,) 0..length-1, to mask the positions not written yet
+    keys: Any  # (layers, batch, heads, length, width): the self-attention cache
+    values: Any
+    image_keys: Any  # (layers, batch, heads, image tokens, width)
+    image_values: Any
+    logits: Any  # (batch, vocabulary) the step's scores for the next token
+    chosen: Any  # (batch,) the token the step predicts next
+
+
+class GraphedBlip:
+    """BLIP's text decoder, one fixed-shape greedy step per token (a CUDA graph on a GPU)."""
+
+    def __init__(self, model: Any, *, graphs: bool) -> None:
+        text = model.text_decoder
+        config = model.config.text_config
+        self.model = model
+        self.embeddings = text.bert.embeddings
+        self.layers = list(text.bert.encoder.layer)
+        self.head = text.cls
+        self.bos, self.eos, self.pad = config.bos_token_id, config.sep_token_id, config.pad_token_id
+        self.vocabulary = config.vocab_size
+        first = self.layers[0].attention.self
+        self.heads, self.width = first.num_attention_heads, first.attention_head_size
+        self.graphs = graphs
+        self._captured: dict[tuple[int, int, int], tuple[_Buffers, Any]] = {}
+
+    @classmethod
+    def for_model(cls, model: Any, device: str) -> GraphedBlip | None:
+        """The loop for a BLIP captioner with transformers' own cross-attention, else None."""
+        if not plain_blip_captioner(model):
+            return None
+        if not all(hasattr(layer.crossattention.self, "key") for layer in cls._layers(model)):
+            return None  # folded (image_attention.py): GreedyBlip's business
+        return cls(model, graphs=device.startswith("cuda"))
+
+    @staticmethod
+    def _layers(model: Any) -> list[Any]:
+        return list(model.text_decoder.bert.encoder.layer)
+
+    def generate(
+        self,
+        pixel_values: Any,
+        max_new_tokens: int,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        logits: list[Any] | None = None,
+    ) -> Any | None:
+        """Token ids as ``model.generate`` gives them; None where only ``generate`` can do it.
+
+        ``logits``: where given, each new token's scores are added to it (as ``generate``'s
+        ``output_logits``).
+        """
+        import torch
+
+        if attention_mask is not None and not bool(attention_mask.all()):
+            return None  # padded prompts: generate's masks
+        features = self.model.vision_model(pixel_values=pixel_values)[0]
+        prompt = prompt_ids(input_ids, features, self.bos)
+        batch, start = prompt.shape
+        buffers, graph = self._graph(batch, start + max_new_tokens, features)
+        self._project_image(features, buffers)
+        finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
+        tokens = [prompt]
+        for position in range(start + max_new_tokens - 1):
+            fed = prompt[:, position : position + 1] if position < start else tokens[-1]
+            buffers.ids.copy_(fed)
+            buffers.position.fill_(position)
+            if graph is not None:
+                graph.replay()
+            else:
+                self._step(buffers)
+            if position < start - 1:
+                continue  # still reading the prompt
+            if logits is not None:
+                logits.append(buffers.logits.clone())
+            chosen = torch.where(finished, self.pad, buffers.chosen)
+            tokens.append(chosen[:, None])
+            finished |= chosen == self.eos
+            if bool(finished.all()):
+                break
+        return torch.cat(tokens, dim=1)
+
+    def _graph(self, batch: int, length: int, features: Any) -> tuple[_Buffers, Any]:
+        """The buffers, and the captured graph on a GPU, for this shape; made on first use."""
+        key = (batch, length, features.shape[1])
+        if key not in self._captured:
+            buffers = self._buffers(batch, length, features)
+            self._captured[key] = (buffers, self._capture(buffers) if self.graphs else None)
+        return self._captured[key]
+
+    def _buffers(self, batch: int, length: int, features: Any) -> _Buffers:
+        import torch
+
+        device, dtype = features.device, features.dtype
+        cache = (len(self.layers), batch, self.heads, length, self.width)
+        image = (len(self.layers), batch, self.heads, features.shape[1], self.width)
+        # zeros, not empty: a masked slot's value is multiplied by a weight of 0, and 0 x NaN
+        # would not be 0
+        return _Buffers(
+            ids=torch.zeros((batch, 1), dtype=torch.long, device=device),
+            position=torch.zeros(1, dtype=torch.long, device=device),
+            slots=torch.arange(length, device=device),
+            keys=torch.zeros(cache, dtype=dtype, device=device),
+            values=torch.zeros(cache, dtype=dtype, device=device),
+            image_keys=torch.zeros(image, dtype=dtype, device=device),
+            image_values=torch.zeros(image, dtype=dtype, device=device),
+            logits=torch.zeros((batch, self.vocabulary), device=device),
+            chosen=torch.zeros(batch, dtype=torch.long, device=device),
+        )
+
+    def _capture(self, buffers: _Buffers) -> Any:
+        import torch
+
+        stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(WARM_UP_STEPS):
+                self._step(buffers)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: another engine's thread may use CUDA while this one captures
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self._step(buffers)
+        return graph
+
+    def _project_image(self, features: Any, buffers: _Buffers) -> None:
+        """Each layer's cross-attention keys and values of this batch's image features."""
+        batch, count, _ = features.shape
+        shape = (batch, count, self.heads, self.width)
+        for index, layer in enumerate(self.layers):
+            attention = layer.crossattention.self
+            buffers.image_keys[index].copy_(attention.key(features).view(shape).transpose(1, 2))
+            buffers.image_values[index].copy_(attention.value(features).view(shape).transpose(1, 2))
+
+    def _step(self, buffers: _Buffers) -> None:
+        """One token through the decoder at ``buffers.position``; its successor to ``chosen``."""
+        import torch
+        from torch.nn.functional import scaled_dot_product_attention as attend
+
+        embeddings = self.embeddings
+        batch = buffers.ids.shape[0]
+        hidden = embeddings.word_embeddings(buffers.ids)
+        hidden = embeddings.LayerNorm(hidden + embeddings.position_embeddings(buffers.position))
+        visible = (buffers.slots <= buffers.position).view(1, 1, 1, -1)
+        shape = (batch, 1, self.heads, self.width)
+        joined = (batch, 1, self.heads * self.width)
+        for index, layer in enumerate(self.layers):
+            own = layer.attention.self
+            query = own.query(hidden).view(shape).transpose(1, 2)
+            keys, values = buffers.keys[index], buffers.values[index]
+            keys.index_copy_(2, buffers.position, own.key(hidden).view(shape).transpose(1, 2))
+            values.index_copy_(2, buffers.position, own.value(hidden).view(shape).transpose(1, 2))
+            context = attend(query, keys, values, attn_mask=visible)
+            hidden = layer.attention.output(context.transpose(1, 2).reshape(joined), hidden)
+            cross = layer.crossattention
+            query = cross.self.query(hidden).view(shape).transpose(1, 2)
+            context = attend(query, buffers.image_keys[index], buffers.image_values[index])
+            hidden = cross.output(context.transpose(1, 2).reshape(joined), hidden)
+            hidden = layer.output(layer.intermediate(hidden), hidden)
+        buffers.logits.copy_(self.head(hidden)[:, -1])
+        buffers.chosen.copy_(torch.argmax(buffers.logits, dim=-1))
