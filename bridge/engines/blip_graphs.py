@@ -13,11 +13,13 @@ its arithmetic against ``generate``); the engine uses it on CUDA only (``pays_on
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.engines.blip_greedy import plain_blip_captioner, prompt_ids
 
+_LOGGER = logging.getLogger(__name__)
 #: Eager runs of a step before its capture (lazy initialisation must not happen inside one).
 WARM_UP_STEPS = 2
 
@@ -124,7 +126,17 @@ class GraphedBlip:
         key = (batch, length, features.shape[1])
         if key not in self._captured:
             buffers = self._buffers(batch, length, features)
-            self._captured[key] = (buffers, self._capture(buffers) if self.graphs else None)
+            graph = None
+            if self.graphs:
+                try:
+                    graph = self._capture(buffers)
+                except RuntimeError as err:  # e.g. another thread's CUDA work broke the capture
+                    _LOGGER.warning(
+                        "no CUDA graph for a batch of %d (%s); its tokens run step by step",
+                        batch,
+                        str(err).splitlines()[0][:200],
+                    )
+            self._captured[key] = (buffers, graph)
         return self._captured[key]
 
     def _buffers(self, batch: int, length: int, features: Any) -> _Buffers:

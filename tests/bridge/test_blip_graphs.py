@@ -216,3 +216,19 @@ def test_on_cuda_the_replayed_graphs_give_the_eager_steps_tokens(seeing_blip: Pa
         )
     assert torch.equal(ours, expected)
     assert all(torch.equal(a, b) for a, b in zip(replayed, stepped, strict=True))
+
+
+def test_a_graph_that_cannot_be_captured_leaves_its_shape_to_the_plain_step(
+    seeing_blip: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blip = plain_blip(seeing_blip)
+    expected = frames(seeing_blip)["pixel_values"]
+    asked = GraphedBlip(blip, graphs=True)  # as on a GPU; here the capture itself fails
+    with torch.inference_mode():
+        reference = blip.generate(pixel_values=expected, max_new_tokens=6)
+        with caplog.at_level(logging.WARNING, logger="bridge.engines.blip_graphs"):
+            ours = asked.generate(expected, 6)
+            again = asked.generate(expected, 6)
+    assert torch.equal(ours, reference)
+    assert torch.equal(again, reference)
+    assert caplog.text.count("no CUDA graph for a batch of 3") == 1  # tried once per shape
