@@ -51,7 +51,7 @@ class _Buffers:
 class GraphedBlip:
     """BLIP's text decoder, one fixed-shape greedy step per token (a CUDA graph on a GPU)."""
 
-    def __init__(self, model: Any, *, graphs: bool) -> None:
+    def __init__(self, model: Any, *, graphs: bool, max_batch: int = 4) -> None:
         text = model.text_decoder
         config = model.config.text_config
         self.model = model
@@ -63,16 +63,20 @@ class GraphedBlip:
         first = self.layers[0].attention.self
         self.heads, self.width = first.num_attention_heads, first.attention_head_size
         self.graphs = graphs
+        self.max_batch = max_batch
         self._captured: dict[tuple[int, int, int], tuple[_Buffers, Any]] = {}
+        #: The image's keys and values, one pair of buffers for every batch size's graph (a
+        #: graph reads its first rows): for BLIP-base, 21 MB a frame in fp16.
+        self._image: dict[tuple[int, Any], tuple[Any, Any]] = {}
 
     @classmethod
-    def for_model(cls, model: Any, device: str) -> GraphedBlip | None:
+    def for_model(cls, model: Any, device: str, max_batch: int = 4) -> GraphedBlip | None:
         """The loop for a BLIP captioner with transformers' own cross-attention, else None."""
         if not plain_blip_captioner(model):
             return None
         if not all(hasattr(layer.crossattention.self, "key") for layer in cls._layers(model)):
             return None  # folded (image_attention.py): GreedyBlip's business
-        return cls(model, graphs=device.startswith("cuda"))
+        return cls(model, graphs=device.startswith("cuda"), max_batch=max_batch)
 
     @staticmethod
     def _layers(model: Any) -> list[Any]:
@@ -144,7 +148,7 @@ class GraphedBlip:
 
         device, dtype = features.device, features.dtype
         cache = (len(self.layers), batch, self.heads, length, self.width)
-        image = (len(self.layers), batch, self.heads, features.shape[1], self.width)
+        image_keys, image_values = self._image_buffers(batch, features)
         # zeros, not empty: a masked slot's value is multiplied by a weight of 0, and 0 x NaN
         # would not be 0
         return _Buffers(
@@ -153,11 +157,28 @@ class GraphedBlip:
             slots=torch.arange(length, device=device),
             keys=torch.zeros(cache, dtype=dtype, device=device),
             values=torch.zeros(cache, dtype=dtype, device=device),
-            image_keys=torch.zeros(image, dtype=dtype, device=device),
-            image_values=torch.zeros(image, dtype=dtype, device=device),
+            image_keys=image_keys[:, :batch],
+            image_values=image_values[:, :batch],
             logits=torch.zeros((batch, self.vocabulary), device=device),
             chosen=torch.zeros(batch, dtype=torch.long, device=device),
         )
+
+    def _image_buffers(self, batch: int, features: Any) -> tuple[Any, Any]:
+        """The shared image keys and values for ``features``' kind, with room for ``batch``.
+
+        A batch above ``max_batch`` gets larger ones; graphs captured before keep theirs.
+        """
+        import torch
+
+        key = (features.shape[1], features.dtype)
+        held = self._image.get(key)
+        if held is None or held[0].shape[1] < batch:
+            rows = max(batch, self.max_batch)
+            shape = (len(self.layers), rows, self.heads, features.shape[1], self.width)
+            keys = torch.zeros(shape, dtype=features.dtype, device=features.device)
+            held = (keys, torch.zeros_like(keys))
+            self._image[key] = held
+        return held
 
     def _capture(self, buffers: _Buffers) -> Any:
         import torch

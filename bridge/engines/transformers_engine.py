@@ -165,7 +165,7 @@ class TransformersEngine(Engine):
 
         greedy: GreedyBlip | GraphedBlip | None = GreedyBlip.for_model(self.model)
         if greedy is None and blip_graphs.pays_on(self.device):
-            greedy = GraphedBlip.for_model(self.model, self.device)
+            greedy = GraphedBlip.for_model(self.model, self.device, self.config.batch_size)
         if greedy is None:
             return None
         prompt = self.config.prompt if self.promptable else None

@@ -232,3 +232,18 @@ def test_a_graph_that_cannot_be_captured_leaves_its_shape_to_the_plain_step(
     assert torch.equal(ours, reference)
     assert torch.equal(again, reference)
     assert caplog.text.count("no CUDA graph for a batch of 3") == 1  # tried once per shape
+
+
+def test_every_batch_size_reads_the_image_from_one_pair_of_buffers(seeing_blip: Path) -> None:
+    blip = plain_blip(seeing_blip)
+    blip.config.text_config.sep_token_id = 4
+    loop = GraphedBlip.for_model(blip, "cpu", max_batch=3)
+    assert loop is not None
+    pixels = frames(seeing_blip)["pixel_values"]
+    with torch.inference_mode():
+        for batch in (1, 3, 2, 1):  # each batch size's rows overwrite the others' in turn
+            expected = blip.generate(pixel_values=pixels[:batch], max_new_tokens=6)
+            assert torch.equal(loop.generate(pixels[:batch], 6), expected), batch
+    assert len(loop._image) == 1
+    ((keys, _values),) = loop._image.values()
+    assert keys.shape[1] == 3
