@@ -183,6 +183,8 @@ class GraphedBlip:
     def _capture(self, buffers: _Buffers) -> Any:
         import torch
 
+        if not buffers.ids.is_cuda:  # a capture of CPU work is empty: its replays do nothing
+            raise RuntimeError("the model is not on a CUDA device")
         stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
