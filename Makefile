@@ -116,8 +116,10 @@ test-ha: .venv-ha .venv lint-ha system-deps
 
 test: system-deps lint typecheck test-bridge test-ha
 
+# `make bench BENCH_DEVICE=cuda` on a machine with a GPU (and a CUDA build of torch)
+BENCH_DEVICE ?= cpu
 bench: .venv
-	.venv/bin/python bench/caption_speed.py
+	.venv/bin/python bench/caption_speed.py --device $(BENCH_DEVICE)
 
 clean:
 	rm -rf .venv .venv-ha .pytest_cache .mypy_cache .ruff_cache
