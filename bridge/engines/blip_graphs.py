@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.engines.blip_greedy import plain_blip_captioner, prompt_ids
+from bridge.engines.blip_greedy import BlipDecoderLoop, plain_blip_captioner
 
 _LOGGER = logging.getLogger(__name__)
 #: Eager runs of a step before its capture (lazy initialisation must not happen inside one).
@@ -48,20 +48,11 @@ class _Buffers:
     chosen: Any  # (batch,) the token the step predicts next
 
 
-class GraphedBlip:
+class GraphedBlip(BlipDecoderLoop):
     """BLIP's text decoder, one fixed-shape greedy step per token (a CUDA graph on a GPU)."""
 
     def __init__(self, model: Any, *, graphs: bool, max_batch: int = 4) -> None:
-        text = model.text_decoder
-        config = model.config.text_config
-        self.model = model
-        self.embeddings = text.bert.embeddings
-        self.layers = list(text.bert.encoder.layer)
-        self.head = text.cls
-        self.bos, self.eos, self.pad = config.bos_token_id, config.sep_token_id, config.pad_token_id
-        self.vocabulary = config.vocab_size
-        first = self.layers[0].attention.self
-        self.heads, self.width = first.num_attention_heads, first.attention_head_size
+        super().__init__(model)
         self.graphs = graphs
         self.max_batch = max_batch
         self._captured: dict[tuple[int, int, int], tuple[_Buffers, Any]] = {}
@@ -97,10 +88,10 @@ class GraphedBlip:
         """
         import torch
 
-        if attention_mask is not None and not bool(attention_mask.all()):
-            return None  # padded prompts: generate's masks
-        features = self.model.vision_model(pixel_values=pixel_values)[0]
-        prompt = prompt_ids(input_ids, features, self.bos)
+        started = self._start(pixel_values, input_ids, attention_mask)
+        if started is None:
+            return None
+        features, prompt = started
         batch, start = prompt.shape
         buffers, graph = self._graph(batch, start + max_new_tokens, features)
         self._project_image(features, buffers)

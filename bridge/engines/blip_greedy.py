@@ -79,8 +79,8 @@ def prompt_ids(input_ids: Any, features: Any, bos: int) -> Any:
     return prompt
 
 
-class GreedyBlip:
-    """BLIP's text decoder run token by token, greedily, over the image features."""
+class BlipDecoderLoop:
+    """What a loop of ours reads of BLIP's text decoder: its modules and its special tokens."""
 
     def __init__(self, model: Any) -> None:
         text = model.text_decoder
@@ -90,8 +90,25 @@ class GreedyBlip:
         self.layers = list(text.bert.encoder.layer)
         self.head = text.cls
         self.bos, self.eos, self.pad = config.bos_token_id, config.sep_token_id, config.pad_token_id
+        self.vocabulary = config.vocab_size
         first = self.layers[0].attention.self
         self.heads, self.width = first.num_attention_heads, first.attention_head_size
+
+    def _start(
+        self, pixel_values: Any, input_ids: Any, attention_mask: Any
+    ) -> tuple[Any, Any] | None:
+        """The image features and the decoder's first tokens; None for a padded prompt.
+
+        A padded prompt needs ``generate``'s masks.
+        """
+        if attention_mask is not None and not bool(attention_mask.all()):
+            return None
+        features = self.model.vision_model(pixel_values=pixel_values)[0]
+        return features, prompt_ids(input_ids, features, self.bos)
+
+
+class GreedyBlip(BlipDecoderLoop):
+    """BLIP's text decoder run token by token, greedily, over the image features."""
 
     @classmethod
     def for_model(cls, model: Any) -> GreedyBlip | None:
@@ -117,10 +134,8 @@ class GreedyBlip:
         ``input_ids``: a prompt as the processor makes it (BLIP replaces its first token by
         the decoder's start and drops its last, the separator, as ``generate`` does).
         """
-        if attention_mask is not None and not bool(attention_mask.all()):
-            return None  # padded prompts: generate's masks
-        features = self.model.vision_model(pixel_values=pixel_values)[0]
-        return self._decode(features, prompt_ids(input_ids, features, self.bos), max_new_tokens)
+        started = self._start(pixel_values, input_ids, attention_mask)
+        return None if started is None else self._decode(*started, max_new_tokens)
 
     def _decode(self, features: Any, prompt: Any, max_new_tokens: int) -> Any:
         import torch
