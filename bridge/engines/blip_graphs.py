@@ -14,6 +14,8 @@ its arithmetic against ``generate``); the engine uses it on CUDA only (``pays_on
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,12 @@ from bridge.engines.blip_greedy import BlipDecoderLoop, plain_blip_captioner
 _LOGGER = logging.getLogger(__name__)
 #: Eager runs of a step before its capture (lazy initialisation must not happen inside one).
 WARM_UP_STEPS = 2
+#: Caption lengths are rounded up to a multiple of this: prompts of similar length share a graph.
+LENGTH_STEP = 8
+#: Graphs one model keeps at most; later shapes (prompts sent in requests) run step by step.
+MAX_GRAPHS = 16
+#: One capture at a time in a process (torch's rule), whichever engine's thread captures.
+_CAPTURING = threading.Lock()
 
 
 def pays_on(device: str) -> bool:
@@ -88,12 +96,18 @@ class GraphedBlip(BlipDecoderLoop):
         """
         import torch
 
-        started = self._start(pixel_values, input_ids, attention_mask)
-        if started is None:
-            return None
-        features, prompt = started
+        with torch.inference_mode():  # the buffers are inference tensors
+            started = self._start(pixel_values, input_ids, attention_mask)
+            if started is None:
+                return None
+            return self._decode(*started, max_new_tokens, logits)
+
+    def _decode(self, features: Any, prompt: Any, max_new_tokens: int, logits: Any) -> Any:
+        import torch
+
         batch, start = prompt.shape
-        buffers, graph = self._graph(batch, start + max_new_tokens, features)
+        length = -(-(start + max_new_tokens) // LENGTH_STEP) * LENGTH_STEP
+        buffers, graph = self._graph(batch, length, features)
         self._project_image(features, buffers)
         finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
         tokens = [prompt]
@@ -122,7 +136,10 @@ class GraphedBlip(BlipDecoderLoop):
         if key not in self._captured:
             buffers = self._buffers(batch, length, features)
             graph = None
-            if self.graphs:
+            captured = sum(1 for _, made in self._captured.values() if made is not None)
+            if self.graphs and captured >= MAX_GRAPHS:
+                _LOGGER.info("%d CUDA graphs already; a new shape runs step by step", captured)
+            elif self.graphs:
                 try:
                     graph = self._capture(buffers)
                 except RuntimeError as err:  # e.g. another thread's CUDA work broke the capture
@@ -176,16 +193,18 @@ class GraphedBlip(BlipDecoderLoop):
 
         if not buffers.ids.is_cuda:  # a capture of CPU work is empty: its replays do nothing
             raise RuntimeError("the model is not on a CUDA device")
-        stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(WARM_UP_STEPS):
+        # the model's device, not the current one (cuda:1), for the streams and the capture
+        with _CAPTURING, torch.cuda.device(buffers.ids.device):
+            stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(WARM_UP_STEPS):
+                    self._step(buffers)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: another engine's thread may use CUDA while this one captures
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self._step(buffers)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: another engine's thread may use CUDA while this one captures
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self._step(buffers)
         return graph
 
     def _project_image(self, features: Any, buffers: _Buffers) -> None:
@@ -200,27 +219,42 @@ class GraphedBlip(BlipDecoderLoop):
     def _step(self, buffers: _Buffers) -> None:
         """One token through the decoder at ``buffers.position``; its successor to ``chosen``."""
         import torch
-        from torch.nn.functional import scaled_dot_product_attention as attend
 
         embeddings = self.embeddings
         batch = buffers.ids.shape[0]
         hidden = embeddings.word_embeddings(buffers.ids)
         hidden = embeddings.LayerNorm(hidden + embeddings.position_embeddings(buffers.position))
-        visible = (buffers.slots <= buffers.position).view(1, 1, 1, -1)
+        # transformers' additive mask: 0 where seen, the dtype's lowest where not written yet
+        hidden_slots = (buffers.slots > buffers.position).to(hidden.dtype)
+        unwritten = (hidden_slots * torch.finfo(hidden.dtype).min).view(1, 1, 1, -1)
         shape = (batch, 1, self.heads, self.width)
-        joined = (batch, 1, self.heads * self.width)
         for index, layer in enumerate(self.layers):
             own = layer.attention.self
             query = own.query(hidden).view(shape).transpose(1, 2)
             keys, values = buffers.keys[index], buffers.values[index]
             keys.index_copy_(2, buffers.position, own.key(hidden).view(shape).transpose(1, 2))
             values.index_copy_(2, buffers.position, own.value(hidden).view(shape).transpose(1, 2))
-            context = attend(query, keys, values, attn_mask=visible)
-            hidden = layer.attention.output(context.transpose(1, 2).reshape(joined), hidden)
+            context = self._attend(query, keys, values, unwritten)
+            hidden = layer.attention.output(context, hidden)
             cross = layer.crossattention
             query = cross.self.query(hidden).view(shape).transpose(1, 2)
-            context = attend(query, buffers.image_keys[index], buffers.image_values[index])
-            hidden = cross.output(context.transpose(1, 2).reshape(joined), hidden)
+            context = self._attend(query, buffers.image_keys[index], buffers.image_values[index])
+            hidden = cross.output(context, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
         buffers.logits.copy_(self.head(hidden)[:, -1])
         buffers.chosen.copy_(torch.argmax(buffers.logits, dim=-1))
+
+    def _attend(self, query: Any, keys: Any, values: Any, mask: Any = None) -> Any:
+        """BLIP's attention written as transformers writes it, not a fused kernel.
+
+        The fused kernel's other order of operations picks other words in bf16 (21 of 100
+        test captions), and the load-time check sees one frame only.
+        """
+        import torch
+
+        scores = torch.matmul(query, keys.transpose(-1, -2)) / math.sqrt(self.width)
+        if mask is not None:
+            scores = scores + mask
+        context = torch.matmul(torch.softmax(scores, dim=-1), values)
+        batch, heads, count, width = context.shape
+        return context.permute(0, 2, 1, 3).contiguous().view(batch, count, heads * width)

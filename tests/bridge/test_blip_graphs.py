@@ -7,6 +7,7 @@ check that it gives ``generate``'s tokens; bench/RESULTS.md has the GPU's figure
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,23 @@ from tests.bridge.test_blip_greedy import folded_blip, frames
 
 
 @pytest.fixture(autouse=True)
-def _one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("IMAGE_TO_TEXT_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def as_given(inputs: Any) -> dict[str, Any]:
+    """The processor's output for ``generate``, which overwrites the prompt's first token in place.
+
+    Our loop must replace it itself: it is given the processor's ids as they came.
+    """
+    given = dict(inputs)
+    if "input_ids" in given:
+        given["input_ids"] = given["input_ids"].clone()
+    return given
 
 
 def plain_blip(model: Path, *, attentive: bool = True) -> Any:
@@ -59,7 +74,7 @@ def test_each_step_scores_the_next_word_as_generate_does(
     ours: list[Any] = []
     with torch.inference_mode():
         expected = blip.generate(
-            **inputs, max_new_tokens=9, output_logits=True, return_dict_in_generate=True
+            **as_given(inputs), max_new_tokens=9, output_logits=True, return_dict_in_generate=True
         )
         tokens = loop.generate(
             inputs["pixel_values"],
@@ -84,7 +99,7 @@ def test_the_fixed_shape_step_gives_generates_tokens_for_a_batch(
     assert not loop.graphs  # no CUDA: the step runs as it is
     inputs = frames(seeing_blip, prompt)
     with torch.inference_mode():
-        expected = blip.generate(**inputs, max_new_tokens=9)
+        expected = blip.generate(**as_given(inputs), max_new_tokens=9)
         ours = loop.generate(
             inputs["pixel_values"], 9, inputs.get("input_ids"), inputs.get("attention_mask")
         )
@@ -251,3 +266,74 @@ def test_every_batch_size_reads_the_image_from_one_pair_of_buffers(seeing_blip: 
     assert len(loop._image) == 1
     ((keys, _values),) = loop._image.values()
     assert keys.shape[1] == 3
+
+
+def test_in_bf16_the_step_picks_generates_words_too(seeing_blip: Path) -> None:
+    blip = plain_blip(seeing_blip).to(torch.bfloat16)
+    blip.config.text_config.sep_token_id = 4
+    loop = GraphedBlip.for_model(blip, "cpu")
+    assert loop is not None
+    differ = 0
+    for seed in range(40):
+        pixels = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+        pixels = pixels.to(torch.bfloat16)
+        with torch.inference_mode():
+            expected = blip.generate(pixel_values=pixels, max_new_tokens=20)
+            differ += not torch.equal(loop.generate(pixels, 20), expected)
+    assert differ == 0
+
+
+def test_a_batch_above_the_planned_size_gets_buffers_of_its_own(seeing_blip: Path) -> None:
+    blip = plain_blip(seeing_blip)
+    blip.config.text_config.sep_token_id = 4
+    loop = GraphedBlip.for_model(blip, "cpu", max_batch=1)
+    assert loop is not None
+    pixels = frames(seeing_blip)["pixel_values"]
+    with torch.inference_mode():
+        for chosen in ([0], [0, 1], [2]):  # the batch of one after the larger one: its own rows
+            expected = blip.generate(pixel_values=pixels[chosen], max_new_tokens=6)
+            assert torch.equal(loop.generate(pixels[chosen], 6), expected), chosen
+
+
+def test_prompts_of_similar_length_share_a_shape_and_the_graphs_are_bounded(
+    seeing_blip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    captured: list[tuple[int, int]] = []
+
+    class Replayed:
+        """Stands for a captured graph: a replay runs the step as it is."""
+
+        def __init__(self, loop: GraphedBlip, buffers: Any) -> None:
+            self.loop, self.buffers = loop, buffers
+
+        def replay(self) -> None:
+            real_step(self.loop, self.buffers)
+
+    def capture(self: GraphedBlip, buffers: Any) -> Any:
+        captured.append((buffers.ids.shape[0], buffers.slots.shape[0]))
+        return Replayed(self, buffers)
+
+    real_step = GraphedBlip._step
+    monkeypatch.setattr(GraphedBlip, "_capture", capture)
+    monkeypatch.setattr(blip_graphs, "MAX_GRAPHS", 2)
+    blip = plain_blip(seeing_blip)
+    loop = GraphedBlip(blip, graphs=True)
+    from transformers import BlipProcessor
+
+    processor = BlipProcessor.from_pretrained(seeing_blip)
+    picture = photo(44, (64, 64))
+    with torch.inference_mode():
+        for prompt in ("a photo of", "a photo of the", "a photo of the cat at the door"):
+            inputs = processor(images=[picture], text=[prompt], return_tensors="pt")
+            expected = blip.generate(**as_given(inputs), max_new_tokens=4)
+            ours = loop.generate(
+                inputs["pixel_values"], 4, inputs["input_ids"], inputs["attention_mask"]
+            )
+            assert torch.equal(ours, expected), prompt
+        for batch in (2, 3):  # shapes past the bound: step by step, still the same words
+            pixels = frames(seeing_blip)["pixel_values"][:batch]
+            assert torch.equal(
+                loop.generate(pixels, 4), blip.generate(pixel_values=pixels, max_new_tokens=4)
+            )
+    # prompts of 4 and 5 tokens and 4 new words share 8 slots; the long prompt takes 16
+    assert captured == [(1, 8), (1, 16)]
