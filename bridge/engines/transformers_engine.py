@@ -170,8 +170,11 @@ class TransformersEngine(Engine):
             return None
         prompt = self.config.prompt if self.promptable else None
         inputs = self._prepare([probe_image()], prompt)
+        given = dict(inputs)  # BLIP's generate overwrites the prompt's first token in place
+        if "input_ids" in given:
+            given["input_ids"] = given["input_ids"].clone()
         with torch.inference_mode():
-            expected = self.model.generate(**inputs, max_new_tokens=PARITY_TOKENS, num_beams=1)
+            expected = self.model.generate(**given, max_new_tokens=PARITY_TOKENS, num_beams=1)
             ours = greedy.generate(
                 inputs["pixel_values"],
                 PARITY_TOKENS,
