@@ -7,8 +7,9 @@ one call.  A graph replays fixed shapes at fixed addresses, so the step attends 
 self-attention cache under a mask, writes its keys and values at a position held in a tensor, and
 reads the image's cross-attention keys and values from buffers filled once per caption.  A
 prompt is fed a token at a time through the same step.  One graph per batch size and caption
-length, captured on first use.  Off CUDA the same step runs without a graph (how the tests check
-its arithmetic against ``generate``); the engine uses it on CUDA only (``pays_on``).
+length (in steps of ``LENGTH_STEP``), captured on first use, ``MAX_GRAPHS`` at most.  Off CUDA
+the same step runs without a graph (how the tests check its arithmetic against ``generate``);
+the engine uses it on CUDA only (``pays_on``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ _CAPTURING = threading.Lock()
 def pays_on(device: str) -> bool:
     """Whether the loop is worth using on ``device``: on a GPU only.
 
-    On a CPU the launches cost little beside the arithmetic; the fixed-shape step without a
-    graph measured no faster than ``generate`` there (bench/RESULTS.md).
+    On a CPU the launches cost little beside the arithmetic: without a graph the step was as
+    fast as ``generate`` in int8 and a few percent faster in fp32 (bench/RESULTS.md), not enough
+    to change the CPU's tuned paths for.
     """
     return device.startswith("cuda")
 
