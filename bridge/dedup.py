@@ -58,6 +58,28 @@ def scene_signature(image: Image.Image) -> Signature:
     return np.asarray(thumb, dtype=np.float32) / 255.0
 
 
+@dataclass(frozen=True)
+class Signed:
+    """A frame's signature, scored against the camera's remembered scene of the moment.
+
+    The decode thread scores it right after making it, while the arrays are still in its
+    caches; the event loop takes that score when the camera's scene is still the one it was
+    scored against, and scores again otherwise.
+    """
+
+    signature: Signature
+    scored_against: Signature | None = None
+    score: float = 1.0
+
+
+def signed(image: Image.Image, previous: Signature | None) -> Signed:
+    """The frame's signature, scored against ``previous`` (the camera's scene, if any)."""
+    signature = scene_signature(image)
+    if previous is None:
+        return Signed(signature)
+    return Signed(signature, previous, change_score(previous, signature))
+
+
 def change_score(previous: Signature, current: Signature) -> float:
     """How much the scene changed: the largest cell's mean absolute difference (0..1).
 
@@ -112,11 +134,23 @@ class SceneMemory:
         The first frame of a camera is always new.  This does not remember the frame: call
         ``remember`` once it really goes to the models.
         """
+        return self.is_new(camera, Signed(signature), threshold)
+
+    def is_new(self, camera: str, frame: Signed, threshold: float | None = None) -> bool:
+        """``is_new_scene`` for a signature scored in the decode thread (see ``Signed``)."""
         previous = self._last.get(camera)
         if previous is None:
             return True
+        if frame.scored_against is previous:
+            score = frame.score
+        else:
+            score = change_score(previous, frame.signature)
         limit = self.default_threshold if threshold is None else threshold
-        return change_score(previous, signature) > limit
+        return score > limit
+
+    def last(self, camera: str) -> Signature | None:
+        """The signature of the camera's last analysed frame, if it has one."""
+        return self._last.get(camera)
 
     def remember(self, camera: str, signature: Signature) -> None:
         """Record a frame that went to the models: later frames are compared with it."""
@@ -131,7 +165,9 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "SceneMemory",
     "Signature",
+    "Signed",
     "change_score",
     "scene_signature",
+    "signed",
     "threshold_for",
 ]

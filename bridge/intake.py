@@ -16,7 +16,7 @@ import aiohttp
 from PIL import Image
 
 from bridge.config import FramesConfig
-from bridge.dedup import Signature, scene_signature
+from bridge.dedup import Signature, Signed, signed
 from bridge.fetch import fetch_url
 from bridge.frames import decode_image, unpack_payload
 from bridge.protocol import now_iso
@@ -118,20 +118,26 @@ class Intake:
         )
 
     async def decode_signed(
-        self, data: bytes, tasks: tuple[str, ...], signed: bool
-    ) -> tuple[Image.Image, Signature | None]:
-        """The image and, when ``signed``, its scene signature, made in one trip to a thread.
+        self, data: bytes, tasks: tuple[str, ...], sign: bool, scene: Signature | None = None
+    ) -> tuple[Image.Image, Signed | None]:
+        """The image and, when ``sign``, its signature scored against ``scene``, in one trip.
 
-        A camera's frame waits for both before the model gets it; each trip to a worker thread
-        and back costs two thread wake-ups, and a busy 2-core host makes those wait their turn.
+        A camera's frame waits for all three before the model gets it; each trip to a worker
+        thread and back costs two thread wake-ups, and a busy 2-core host makes those wait
+        their turn.
         """
         return await asyncio.to_thread(
-            _decoded_and_signed, data, self.frames.max_pixels, self._target_size(tasks), signed
+            _decoded_and_signed,
+            data,
+            self.frames.max_pixels,
+            self._target_size(tasks),
+            sign,
+            scene,
         )
 
 
 def _decoded_and_signed(
-    data: bytes, max_pixels: int, target_size: int | None, signed: bool
-) -> tuple[Image.Image, Signature | None]:
+    data: bytes, max_pixels: int, target_size: int | None, sign: bool, scene: Signature | None
+) -> tuple[Image.Image, Signed | None]:
     image = decode_image(data, max_pixels, target_size)
-    return image, scene_signature(image) if signed else None
+    return image, signed(image, scene) if sign else None

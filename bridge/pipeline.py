@@ -64,7 +64,7 @@ class FramePath:
         """Intake, then scenes, then the models; returns the frame if it shows the last scene."""
         work = self.intake.open(state, ticket, seq)
         work.extra["late"] = late
-        signed = self.scenes.compares_signatures(work.camera)
+        sign = self.scenes.compares_signatures(work.camera)
         try:
             data = await self.intake.image_bytes(payload)
             async with self.intake.decode_slot(state, seq) as granted:
@@ -75,8 +75,8 @@ class FramePath:
                 if self.scenes.same_bytes(state, work.frame_id):
                     return work
                 work.data = data
-                work.image, signature = await self.intake.decode_signed(
-                    data, state.config.tasks, signed
+                work.image, signed = await self.intake.decode_signed(
+                    data, state.config.tasks, sign, self.scenes.last_signature(work.camera)
                 )
         except FrameError as err:
             work.frame_id = work.frame_id or frame_id_of(payload)
@@ -84,13 +84,13 @@ class FramePath:
             self.accounts.end(work, Ending.ERROR)
             ticket.release()
             return None
-        if self.scenes.same_scene(work.camera, signature):
+        if self.scenes.same_scene(work.camera, signed):
             return work
         if seq < state.submitted:  # a newer frame of this camera was decoded first
             self._superseded(work)
             return None
         state.submitted = seq
-        self.scenes.begin(state, work, signature)
+        self.scenes.begin(state, work, signed)
         self.dispatch.submit(work)
         return None
 

@@ -17,7 +17,7 @@ from bridge.config import BridgeConfig
 from bridge.discovery import discovery_messages
 from bridge.engines.base import EngineOutput
 from bridge.frames import preview_of
-from bridge.group import GroupView
+from bridge.group import GroupView, encode_signature
 from bridge.protocol import Topics, build_error, build_info, build_result, encode, now_iso
 from bridge.scheduler import ModelWorker
 from bridge.transport import MqttTransport
@@ -92,8 +92,9 @@ class Publisher:
             extra.setdefault("device_class", work.camera.meter.device_class)
         if unchanged_from is not None:
             extra.update(unchanged=True, unchanged_since=unchanged_from)
-        if "scene" in work.extra and self.config.mqtt.share is not None:
-            extra.setdefault("scene", work.extra["scene"])  # other bridges of the group dedup
+        if work.signature is not None and self.config.mqtt.share is not None:
+            # other bridges of the group dedup by it
+            extra.setdefault("scene", encode_signature(work.signature))
         latency_ms = (time.monotonic() - work.received) * 1000
         payload = build_result(
             camera=work.camera.name,

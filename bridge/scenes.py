@@ -11,10 +11,10 @@ import asyncio
 import logging
 
 from bridge.config import CameraConfig
-from bridge.dedup import SceneMemory, Signature, threshold_for
+from bridge.dedup import SceneMemory, Signature, Signed, threshold_for
 from bridge.engines.base import EngineOutput
 from bridge.errors import BridgeError
-from bridge.group import decode_signature, encode_signature
+from bridge.group import decode_signature
 from bridge.protocol import RESULT_FRAME_FIELDS
 from bridge.publishing import Publisher
 from bridge.work import (
@@ -55,22 +55,26 @@ class Scenes:
         """Whether the camera's frames are compared by scene signature (made with the decode)."""
         return Scenes._threshold(camera) is not None
 
-    def same_scene(self, camera: CameraConfig, signature: Signature | None) -> bool:
-        """Whether a frame with this signature shows the camera's last analysed scene."""
-        threshold = self._threshold(camera)
-        if signature is None or threshold is None:
-            return False
-        return not self._memory.is_new_scene(camera.name, signature, threshold)
+    def last_signature(self, camera: CameraConfig) -> Signature | None:
+        """The signature of the camera's last analysed scene, to score a new frame against."""
+        return self._memory.last(camera.name)
 
-    def begin(self, state: CameraState, work: FrameWork, signature: Signature | None) -> None:
+    def same_scene(self, camera: CameraConfig, signed: Signed | None) -> bool:
+        """Whether a frame signed so shows the camera's last analysed scene."""
+        threshold = self._threshold(camera)
+        if signed is None or threshold is None:
+            return False
+        return not self._memory.is_new(camera.name, signed, threshold)
+
+    def begin(self, state: CameraState, work: FrameWork, signed: Signed | None) -> None:
         """The frame becomes the camera's scene; its tasks' outcomes will be kept for repeats."""
         loop = asyncio.get_running_loop()
         work.outcomes = {task: loop.create_future() for task in work.camera.tasks}
         state.scene_frame = work.frame_id
         state.scene_outcomes = work.outcomes
-        if signature is not None:
-            self._memory.remember(state.name, signature)
-            work.extra["scene"] = encode_signature(signature)
+        if signed is not None:
+            self._memory.remember(state.name, signed.signature)
+            work.signature = signed.signature
 
     def adopt(self, camera: str, task: str, payload: dict[str, object]) -> None:
         """Another bridge of the group published the camera's newest result: its scene is ours.

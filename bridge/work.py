@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from bridge.config import CameraConfig
+from bridge.dedup import Signature
 from bridge.metrics import Telemetry
 from bridge.protocol import Request
 
@@ -119,6 +120,8 @@ class FrameWork:
     data: bytes = b""
     preview: asyncio.Future[bytes] | None = None
     request: Request | None = None
+    #: The frame's scene signature, once it is the camera's scene (other bridges dedup by it).
+    signature: Signature | None = None
     #: Free-form notes (the benchmark's timestamps).
     extra: dict[str, Any] = field(default_factory=dict)
     #: The camera's frame number, given on arrival (a higher one supersedes this frame).

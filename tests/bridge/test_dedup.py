@@ -15,8 +15,10 @@ from bridge.config import parse_config
 from bridge.dedup import (
     DEFAULT_THRESHOLD,
     SceneMemory,
+    Signed,
     change_score,
     scene_signature,
+    signed,
     threshold_for,
 )
 from bridge.errors import ConfigError
@@ -87,6 +89,29 @@ def test_each_camera_is_compared_with_its_own_last_analysed_frame() -> None:
     assert memory.is_new_scene("yard", scene_signature(seen_again(door, seed=1)))
     assert not memory.is_new_scene("door", scene_signature(seen_again(door, seed=2)))
     assert memory.is_new_scene("door", scene_signature(seen_again(yard, seed=3)))
+
+
+def test_a_frame_scored_while_decoding_is_judged_against_the_scene_of_the_moment() -> None:
+    memory = SceneMemory()
+    door, yard = doorstep(3), doorstep(4)
+    memory.remember("door", scene_signature(seen_again(door, seed=0)))
+    # scored in the decode thread against the door...
+    frame = signed(seen_again(door, seed=1), memory.last("door"))
+    assert frame.scored_against is not None
+    assert frame.score == change_score(frame.scored_against, frame.signature)
+    assert not memory.is_new("door", frame, DEFAULT_THRESHOLD)
+    # ...while another frame, of the yard, became the camera's scene: scored again, it is new
+    memory.remember("door", scene_signature(seen_again(yard, seed=2)))
+    assert memory.is_new("door", frame, DEFAULT_THRESHOLD)
+
+
+def test_the_decode_threads_score_is_the_one_used_while_the_scene_stands() -> None:
+    memory = SceneMemory()
+    door = scene_signature(seen_again(doorstep(3), seed=0))
+    memory.remember("door", door)
+    assert memory.is_new("door", Signed(door, scored_against=door, score=0.5))
+    assert not memory.is_new("door", Signed(door, scored_against=None, score=0.5))  # scored here
+    assert memory.is_new("yard", signed(seen_again(doorstep(3), seed=1), None))  # nothing yet
 
 
 def test_a_slow_drift_is_caught_once_it_adds_up_since_the_last_analysed_frame() -> None:
