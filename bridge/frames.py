@@ -79,6 +79,34 @@ def _checked_bytes(data: bytes, max_bytes: int) -> Payload:
     return Payload(kind="bytes", data=data)
 
 
+def sequential_jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a sequential (baseline) JPEG, from its header; else ``None``.
+
+    ``None`` for anything else: not a JPEG, a progressive, lossless or arithmetic-coded one, or
+    a header it cannot follow.  A sequential JPEG's decode time is bounded by its pixels and
+    bytes; a progressive one's is not (thousands of scans fit in a few KB).
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0xC0, 0xC1) and at + 9 <= len(data):  # a sequential frame's header
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            width = int.from_bytes(data[at + 7 : at + 9], "big")
+            return width, height
+        other_frame = 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
+        if other_frame or 0xD0 <= marker <= 0xDA:  # or image data before any frame header
+            return None
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return None
+
+
 def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -> Image.Image:
     """Decode image bytes into an upright RGB image, refusing anything unsafe or unreadable.
 

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from bridge.errors import FrameError
-from bridge.frames import decode_image, encode_preview, frame_id_of, preview_of, unpack_payload
+from bridge.frames import (
+    decode_image,
+    encode_preview,
+    frame_id_of,
+    preview_of,
+    sequential_jpeg_size,
+    unpack_payload,
+)
 from tests.bridge.conftest import jpeg, photo, png
 
 LIMIT = 10_000_000
@@ -152,3 +159,19 @@ def test_a_large_png_or_rotated_snapshot_gets_a_fresh_preview() -> None:
     upright = decode_image(turned, LIMIT)
     assert upright.size == (40, 80)
     assert Image.open(io.BytesIO(preview_of(turned, upright))).size == (40, 80)
+
+
+def test_a_sequential_jpeg_tells_its_size_from_its_header_and_nothing_else_does() -> None:
+    street = photo(size=(1280, 720))
+    exif = Image.Exif()
+    exif[0x010F] = "Doorbell maker"
+    with_exif = io.BytesIO()
+    street.save(with_exif, format="JPEG", exif=exif.tobytes())
+    progressive = io.BytesIO()
+    street.save(progressive, format="JPEG", progressive=True)
+    assert sequential_jpeg_size(jpeg(street)) == (1280, 720)
+    assert sequential_jpeg_size(with_exif.getvalue()) == (1280, 720)
+    assert sequential_jpeg_size(progressive.getvalue()) is None  # its scans are unbounded
+    assert sequential_jpeg_size(png(street)) is None
+    assert sequential_jpeg_size(jpeg(street)[:40]) is None  # cut before its frame header
+    assert sequential_jpeg_size(b"\xff\xd8\xff\xda\x00\x08") is None  # data, no header
