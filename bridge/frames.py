@@ -79,31 +79,41 @@ def _checked_bytes(data: bytes, max_bytes: int) -> Payload:
     return Payload(kind="bytes", data=data)
 
 
-def sequential_jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height of a sequential (baseline) JPEG, from its header; else ``None``.
+#: Segments with a length that may come between a JPEG's start and its first scan: Huffman and
+#: arithmetic tables, quantisation tables, the restart interval, APPn (EXIF...), comments.
+_HEADER_SEGMENTS = frozenset({0xC4, 0xCC, 0xDB, 0xDD, 0xFE, *range(0xE0, 0xF0)})
 
-    ``None`` for anything else: not a JPEG, a progressive, lossless or arithmetic-coded one, or
-    a header it cannot follow.  A sequential JPEG's decode time is bounded by its pixels and
-    bytes; a progressive one's is not (thousands of scans fit in a few KB).
+
+def sequential_jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a one-scan sequential JPEG in grey or colour, from its header.
+
+    ``None`` for anything else: not a JPEG, progressive, lossless, arithmetic-coded, CMYK, a
+    first scan that leaves out some colours (more scans follow, each over every block), a
+    marker a header does not hold, or a header it cannot follow.  Only such a JPEG's decode
+    time is bounded by its bytes and pixels: a few KB of other scans can take seconds.
     """
     if not data.startswith(b"\xff\xd8"):
         return None
-    at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            return None
+    at, frame = 2, None  # frame: width, height, colour components
+    while at + 4 <= len(data) and data[at] == 0xFF:
         marker = data[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1
             continue
-        if marker in (0xC0, 0xC1) and at + 9 <= len(data):  # a sequential frame's header
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if length < 2 or at + 2 + length > len(data):
+            break
+        if marker in (0xC0, 0xC1) and frame is None and length >= 8:  # the frame header
             height = int.from_bytes(data[at + 5 : at + 7], "big")
             width = int.from_bytes(data[at + 7 : at + 9], "big")
-            return width, height
-        other_frame = 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
-        if other_frame or 0xD0 <= marker <= 0xDA:  # or image data before any frame header
-            return None
-        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+            frame = (width, height, data[at + 9])
+        elif marker == 0xDA:  # the first scan: it must cover every component
+            if frame is None or length < 3 or frame[2] not in (1, 3) or data[at + 4] != frame[2]:
+                return None
+            return frame[0], frame[1]
+        elif marker not in _HEADER_SEGMENTS:
+            break
+        at += 2 + length
     return None
 
 

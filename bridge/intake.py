@@ -39,7 +39,7 @@ class Intake:
         self.frames = frames
         self.workers = workers
         self.http: aiohttp.ClientSession | None = None
-        #: Frames being decoded in worker threads right now, all cameras together.
+        #: Frames and requests' images being decoded in worker threads right now.
         self._in_threads = 0
 
     def open(self, state: CameraState, ticket: AckTicket, seq: int) -> FrameWork:
@@ -120,9 +120,13 @@ class Intake:
 
     async def decode(self, data: bytes, tasks: tuple[str, ...]) -> Image.Image:
         """The image, decoded in a thread near the largest size the tasks' models use."""
-        return await asyncio.to_thread(
-            decode_image, data, self.frames.max_pixels, self._target_size(tasks)
-        )
+        self._in_threads += 1
+        try:
+            return await asyncio.to_thread(
+                decode_image, data, self.frames.max_pixels, self._target_size(tasks)
+            )
+        finally:
+            self._in_threads -= 1
 
     async def decode_signed(
         self, data: bytes, tasks: tuple[str, ...], sign: bool, scene: Signature | None = None
@@ -145,11 +149,11 @@ class Intake:
     def _quiet(self, data: bytes) -> bool:
         """Whether to decode ``data`` right here, on the event loop.
 
-        Only a camera-sized sequential JPEG (a hostile progressive one could take seconds),
-        and only while no model runs or has a frame waiting and no other frame is being
-        decoded: then nothing else needs the loop for the ~1.5 ms a 720p decode takes, and the
-        two thread wake-ups of the trip (~0.12 ms) are saved.  Anything else goes to a worker
-        thread, so a busy bridge keeps its loop free.
+        Only a camera-sized one-scan sequential JPEG (other JPEGs of a few KB can take
+        seconds: ``frames.sequential_jpeg_size``), and only while no model runs or has a frame
+        waiting and no other frame is being decoded: then nothing else needs the loop for the
+        ~1.5 ms a 720p decode takes, and the two thread wake-ups of the trip (~0.12 ms) are
+        saved.  Anything else goes to a worker thread, so a busy bridge keeps its loop free.
         """
         if len(data) > INLINE_MAX_BYTES or self._in_threads:
             return False

@@ -175,3 +175,23 @@ def test_a_sequential_jpeg_tells_its_size_from_its_header_and_nothing_else_does(
     assert sequential_jpeg_size(png(street)) is None
     assert sequential_jpeg_size(jpeg(street)[:40]) is None  # cut before its frame header
     assert sequential_jpeg_size(b"\xff\xd8\xff\xda\x00\x08") is None  # data, no header
+    assert sequential_jpeg_size(jpeg(street.convert("CMYK"))) is None
+
+
+def segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def test_a_jpeg_header_built_to_hide_a_slow_decode_tells_no_size() -> None:
+    tables = segment(0xDB, bytes(65)) + segment(0xC4, bytes([0, 1, *[0] * 15, 0]))
+    colour_1080p = segment(0xC0, bytes([8, 4, 56, 7, 128, 3, 1, 17, 0, 2, 17, 0, 3, 17, 0]))
+    every_colour = segment(0xDA, bytes([3, 1, 0, 2, 0, 3, 0, 0, 63, 0]))
+    first_colour = segment(0xDA, bytes([1, 1, 0, 0, 63, 0]))
+    start = b"\xff\xd8" + tables + colour_1080p
+    assert sequential_jpeg_size(start + every_colour) == (1920, 1080)
+    # a first scan over one colour lets thousands of empty scans follow, each over every block
+    assert sequential_jpeg_size(start + first_colour + first_colour * 1000) is None
+    street = jpeg(photo(size=(1280, 720)))
+    # a byte pair that is no segment (libjpeg skips it and reads on: a progressive image after)
+    assert sequential_jpeg_size(b"\xff\xd8\xff\x00\x00\x10" + street[2:]) is None
+    assert sequential_jpeg_size(b"\xff\xd8\xff\xe0\x00\x01" + street[2:]) is None  # length < 2
