@@ -29,6 +29,10 @@ PREVIEW_LONGEST_SIDE = 1280
 DRAFT_SLACK = 0.9
 #: The EXIF tag saying how a picture must be turned to stand upright (1: as stored).
 ORIENTATION_TAG = 0x0112
+#: Most scans a JPEG may have: a progressive camera JPEG has about ten, and each scan walks
+#: every block of the image, so thousands of empty ones in a few KB take seconds to decode.
+MAX_JPEG_SCANS = 256
+JPEG_SCAN = b"\xff\xda"
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,12 @@ def decode_image(data: bytes, max_pixels: int, target_size: int | None = None) -
         raise FrameError(
             "unsupported_format",
             f"{image.format} images are not accepted; send JPEG, PNG, WebP or GIF",
+        )
+    scans = data.count(JPEG_SCAN) if image.format in ("JPEG", "MPO") else 0
+    if scans > MAX_JPEG_SCANS:  # entropy-coded data escapes every 0xFF: these are markers
+        raise FrameError(
+            "decode_failed",
+            f"the JPEG has {scans} scans, over the limit of {MAX_JPEG_SCANS} (a crafted file)",
         )
     width, height = image.size
     if width * height > max_pixels:

@@ -19,7 +19,14 @@ from bridge.frames import (
     sequential_jpeg_size,
     unpack_payload,
 )
-from tests.bridge.conftest import jpeg, photo, png
+from tests.bridge.conftest import (
+    CRAFTED_JPEG_HEADER,
+    jpeg,
+    jpeg_of_empty_scans,
+    jpeg_segment,
+    photo,
+    png,
+)
 
 LIMIT = 10_000_000
 
@@ -86,6 +93,17 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(FrameError) as caught:
         decode_image(bomb, LIMIT)
     assert caught.value.code == "too_many_pixels"
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
+    crafted = jpeg_of_empty_scans(5000)
+    assert len(crafted) < 60_000  # each empty scan walks all 32,400 blocks: seconds in all
+    with pytest.raises(FrameError) as caught:
+        decode_image(crafted, LIMIT, 384)
+    assert caught.value.code == "decode_failed"
+    assert "5000 scans" in caught.value.detail
+    progressive = encoded(photo(size=(640, 480)), "JPEG", progressive=True)
+    assert decode_image(progressive, LIMIT).size == (640, 480)  # an honest one: about ten
 
 
 def test_exif_orientation_is_applied() -> None:
@@ -178,19 +196,11 @@ def test_a_sequential_jpeg_tells_its_size_from_its_header_and_nothing_else_does(
     assert sequential_jpeg_size(jpeg(street.convert("CMYK"))) is None
 
 
-def segment(marker: int, body: bytes) -> bytes:
-    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
-
-
 def test_a_jpeg_header_built_to_hide_a_slow_decode_tells_no_size() -> None:
-    tables = segment(0xDB, bytes(65)) + segment(0xC4, bytes([0, 1, *[0] * 15, 0]))
-    colour_1080p = segment(0xC0, bytes([8, 4, 56, 7, 128, 3, 1, 17, 0, 2, 17, 0, 3, 17, 0]))
-    every_colour = segment(0xDA, bytes([3, 1, 0, 2, 0, 3, 0, 0, 63, 0]))
-    first_colour = segment(0xDA, bytes([1, 1, 0, 0, 63, 0]))
-    start = b"\xff\xd8" + tables + colour_1080p
-    assert sequential_jpeg_size(start + every_colour) == (1920, 1080)
+    every_colour = jpeg_segment(0xDA, bytes([3, 1, 0, 2, 0, 3, 0, 0, 63, 0]))
+    assert sequential_jpeg_size(CRAFTED_JPEG_HEADER + every_colour) == (1920, 1080)
     # a first scan over one colour lets thousands of empty scans follow, each over every block
-    assert sequential_jpeg_size(start + first_colour + first_colour * 1000) is None
+    assert sequential_jpeg_size(jpeg_of_empty_scans(1000)) is None
     street = jpeg(photo(size=(1280, 720)))
     # a byte pair that is no segment (libjpeg skips it and reads on: a progressive image after)
     assert sequential_jpeg_size(b"\xff\xd8\xff\x00\x00\x10" + street[2:]) is None

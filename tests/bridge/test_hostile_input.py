@@ -24,7 +24,7 @@ from PIL import Image
 
 from bridge.errors import FrameError
 from bridge.frames import decode_image, unpack_payload
-from tests.bridge.conftest import BridgeProcess, Watcher, jpeg, photo, png
+from tests.bridge.conftest import BridgeProcess, Watcher, jpeg, jpeg_of_empty_scans, photo, png
 
 LIMIT = 2 * 1024 * 1024
 
@@ -104,6 +104,7 @@ def test_every_hostile_or_odd_payload_is_answered_and_the_bridge_keeps_serving(
         ("text", b"hello camera", "decode_failed"),
         ("truncated jpeg", truncated, "decode_failed"),
         ("decompression bomb", bomb(), "too_many_pixels"),
+        ("jpeg of 5000 empty scans", jpeg_of_empty_scans(5000), "decode_failed"),
         ("over the size limit", b"\xff\xd8" + b"\0" * (LIMIT + 10), "too_large"),
         ("malformed json", b'{"image": "abc', "bad_json"),
         ("bad base64", b'{"image": "***not base64***"}', "bad_base64"),
