@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import aiohttp
 from PIL import Image
@@ -24,6 +25,7 @@ from bridge.protocol import now_iso
 from bridge.scheduler import ModelWorker
 from bridge.work import AckTicket, CameraState, FrameWork
 
+Decoded = TypeVar("Decoded")
 #: Frames of one camera decoded at once; one more, the newest, waits for a slot.
 MAX_DECODING = 2
 #: Largest sequential JPEG decoded on the event loop itself when nothing else is on its way:
@@ -120,13 +122,9 @@ class Intake:
 
     async def decode(self, data: bytes, tasks: tuple[str, ...]) -> Image.Image:
         """The image, decoded in a thread near the largest size the tasks' models use."""
-        self._in_threads += 1
-        try:
-            return await asyncio.to_thread(
-                decode_image, data, self.frames.max_pixels, self._target_size(tasks)
-            )
-        finally:
-            self._in_threads -= 1
+        return await self._in_thread(
+            decode_image, data, self.frames.max_pixels, self._target_size(tasks)
+        )
 
     async def decode_signed(
         self, data: bytes, tasks: tuple[str, ...], sign: bool, scene: Signature | None = None
@@ -140,9 +138,13 @@ class Intake:
         args = (data, self.frames.max_pixels, self._target_size(tasks), sign, scene)
         if self._quiet(data):
             return _decoded_and_signed(*args)
+        return await self._in_thread(_decoded_and_signed, *args)
+
+    async def _in_thread(self, decode: Callable[..., Decoded], *args: object) -> Decoded:
+        """``decode(*args)`` in a worker thread, counted while it runs (see ``_quiet``)."""
         self._in_threads += 1
         try:
-            return await asyncio.to_thread(_decoded_and_signed, *args)
+            return await asyncio.to_thread(decode, *args)
         finally:
             self._in_threads -= 1
 
