@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import aiohttp
 from PIL import Image
@@ -25,7 +25,8 @@ from bridge.protocol import now_iso
 from bridge.scheduler import ModelWorker
 from bridge.work import AckTicket, CameraState, FrameWork
 
-Decoded = TypeVar("Decoded")
+P = ParamSpec("P")
+R = TypeVar("R")
 #: Frames of one camera decoded at once; one more, the newest, waits for a slot.
 MAX_DECODING = 2
 #: Largest sequential JPEG decoded on the event loop itself when nothing else is on its way:
@@ -140,11 +141,11 @@ class Intake:
             return _decoded_and_signed(*args)
         return await self._in_thread(_decoded_and_signed, *args)
 
-    async def _in_thread(self, decode: Callable[..., Decoded], *args: object) -> Decoded:
+    async def _in_thread(self, decode: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """``decode(*args)`` in a worker thread, counted while it runs (see ``_quiet``)."""
         self._in_threads += 1
         try:
-            return await asyncio.to_thread(decode, *args)
+            return await asyncio.to_thread(decode, *args, **kwargs)
         finally:
             self._in_threads -= 1
 

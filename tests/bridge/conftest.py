@@ -259,20 +259,22 @@ def jpeg_segment(marker: int, body: bytes) -> bytes:
     return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
 
 
-#: A 1920x1080 colour JPEG's header up to its scans: empty tables, then the baseline frame header.
-CRAFTED_JPEG_HEADER = (
-    b"\xff\xd8"
-    + jpeg_segment(0xDB, bytes(65))
-    + jpeg_segment(0xC4, bytes([0, 1, *[0] * 15, 0]))
-    + jpeg_segment(0xC0, bytes([8, 4, 56, 7, 128, 3, 1, 17, 0, 2, 17, 0, 3, 17, 0]))
-)
+def crafted_jpeg_header(size: tuple[int, int] = (1920, 1080)) -> bytes:
+    """A colour JPEG's header up to its scans: empty tables, then the baseline frame header."""
+    width, height = size
+    components = bytes([3, 1, 17, 0, 2, 17, 0, 3, 17, 0])
+    frame = bytes([8]) + height.to_bytes(2, "big") + width.to_bytes(2, "big") + components
+    tables = jpeg_segment(0xDB, bytes(65)) + jpeg_segment(0xC4, bytes([0, 1, *[0] * 15, 0]))
+    return b"\xff\xd8" + tables + jpeg_segment(0xC0, frame)
+
+
 #: A scan of the first colour only, with no data: libjpeg then accepts any number of them.
 EMPTY_FIRST_COLOUR_SCAN = jpeg_segment(0xDA, bytes([1, 1, 0, 0, 63, 0]))
 
 
-def jpeg_of_empty_scans(count: int) -> bytes:
-    """A crafted JPEG: ``count`` empty scans, each of which walks all 32,400 blocks."""
-    return CRAFTED_JPEG_HEADER + EMPTY_FIRST_COLOUR_SCAN * count + b"\xff\xd9"
+def jpeg_of_empty_scans(count: int, size: tuple[int, int] = (1920, 1080)) -> bytes:
+    """A crafted JPEG: ``count`` empty scans, each of which walks every block of ``size``."""
+    return crafted_jpeg_header(size) + EMPTY_FIRST_COLOUR_SCAN * count + b"\xff\xd9"
 
 
 def png(image: Image.Image) -> bytes:

@@ -20,7 +20,7 @@ from bridge.frames import (
     unpack_payload,
 )
 from tests.bridge.conftest import (
-    CRAFTED_JPEG_HEADER,
+    crafted_jpeg_header,
     jpeg,
     jpeg_of_empty_scans,
     jpeg_segment,
@@ -102,6 +102,10 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
         decode_image(crafted, LIMIT, 384)
     assert caught.value.code == "decode_failed"
     assert "5000 scans" in caught.value.detail
+    # fewer scans, but over a photo of 40 megapixels: as slow, so refused too
+    with pytest.raises(FrameError) as caught:
+        decode_image(jpeg_of_empty_scans(200, (8000, 5000)), 40_000_000, 384)
+    assert "over the limit of 107" in caught.value.detail
     progressive = encoded(photo(size=(640, 480)), "JPEG", progressive=True)
     assert decode_image(progressive, LIMIT).size == (640, 480)  # an honest one: about ten
 
@@ -198,7 +202,7 @@ def test_a_sequential_jpeg_tells_its_size_from_its_header_and_nothing_else_does(
 
 def test_a_jpeg_header_built_to_hide_a_slow_decode_tells_no_size() -> None:
     every_colour = jpeg_segment(0xDA, bytes([3, 1, 0, 2, 0, 3, 0, 0, 63, 0]))
-    assert sequential_jpeg_size(CRAFTED_JPEG_HEADER + every_colour) == (1920, 1080)
+    assert sequential_jpeg_size(crafted_jpeg_header() + every_colour) == (1920, 1080)
     # a first scan over one colour lets thousands of empty scans follow, each over every block
     assert sequential_jpeg_size(jpeg_of_empty_scans(1000)) is None
     street = jpeg(photo(size=(1280, 720)))
