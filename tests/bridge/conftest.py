@@ -6,6 +6,7 @@ The broker, ports, waiting and fonts come from the shared test kit, ``tests/supp
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -86,6 +87,21 @@ class Watcher:
 
     def wait_json(self, topic: str, timeout: float = 60, **match: Any) -> dict[str, Any]:
         return self.inbox.wait_json(topic, timeout, **match)
+
+    def wait_ready(self, timeout: float = 300) -> dict[str, Any]:
+        """The bridge's info once every model has loaded.
+
+        A frame published earlier waits for its model, which is right, but the first bridge
+        of a test run also converts its model (OpenVINO, int8 trials): on a slow 2-core CI
+        host that alone has outlasted a result's 60 s wait.
+        """
+
+        def loaded(payload: bytes) -> bool:
+            models = json.loads(payload).get("models", {})
+            return bool(models) and all(m["status"] == "ready" for m in models.values())
+
+        info: dict[str, Any] = json.loads(self.wait_for("itt/bridge/info", loaded, timeout))
+        return info
 
     def close(self) -> None:
         self.client.disconnect()
@@ -356,9 +372,27 @@ def bridge_config(tmp_path: Path, mosquitto: Mosquitto) -> Callable[..., Path]:
     return write
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None] | pytest.TestReport:
+    """A failing test's report carries the logs of the bridges it ran (CI shows only output)."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        for proc in item.stash.get(_BRIDGES, []):
+            report.sections.append((f"bridge log {proc.log_path.name}", proc.log[-8000:]))
+    return report
+
+
+_BRIDGES = pytest.StashKey[list["BridgeProcess"]]()
+
+
 @pytest.fixture
-def run_bridge(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
+def run_bridge(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., BridgeProcess]]:
     started: list[BridgeProcess] = []
+    request.node.stash[_BRIDGES] = started
 
     def start(
         config_path: Path,

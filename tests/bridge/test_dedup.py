@@ -227,6 +227,7 @@ def test_a_static_camera_is_captioned_once_answered_unchanged_and_a_parcel_is_ca
     )
     run_bridge(config)
     watcher.wait_for("itt/bridge/state", lambda p: p == b"online", 60)
+    watcher.wait_ready()
     scene = doorstep()
 
     def frame(image: Image.Image, seed: int) -> bytes:
@@ -282,6 +283,7 @@ def test_after_an_error_the_same_snapshot_is_answered_again(
     )
     run_bridge(config)
     watcher.wait_for("itt/bridge/state", lambda p: p == b"online", 60)
+    watcher.wait_ready()
     out = io.BytesIO()
     doorstep().save(out, format="JPEG", quality=85)
     snapshot = out.getvalue()
