@@ -195,16 +195,16 @@ def augment(batch: torch.Tensor, gen: torch.Generator, camera: bool = True) -> t
 
 
 def split_meters(
-    meters: dict[str, list[meter_real.Crop]], seed: int
+    meters: dict[str, list[meter_real.Crop]], seed: int, whole_share: float = WHOLE_METERS_SHARE
 ) -> tuple[dict[str, list[meter_real.Crop]], dict[str, list[meter_real.Crop]]]:
-    """(fit, validation): whole drum meters up to a quarter of the crops, plus a share of the rest.
+    """(fit, validation): whole drum meters up to ``whole_share`` of the crops, and a share of each.
 
     LCD meters are never held back whole: there are too few real ones to spare one.
     """
     rng = random.Random(seed)
     names = sorted(meters)
     rng.shuffle(names)
-    budget = sum(len(c) for c in meters.values()) * WHOLE_METERS_SHARE
+    budget = sum(len(c) for c in meters.values()) * whole_share
     fit: dict[str, list[meter_real.Crop]] = {}
     val: dict[str, list[meter_real.Crop]] = {}
     for name in names:
@@ -478,6 +478,20 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         help="synthetic styles: all (the shipped weights); train: leave the bench's out",
     )
+    parser.add_argument(
+        "--whole-meters-share",
+        type=float,
+        default=WHOLE_METERS_SHARE,
+        help="share of the training crops held back for validation as whole meters (0: every "
+        "meter is fitted, 15%% of each kept back; the shipped weights, with --floor-from)",
+    )
+    parser.add_argument(
+        "--floor-from",
+        type=Path,
+        help="thresholds no lower than this weights file's: where no meter is held back "
+        "whole, the validation split shows no meter the networks never saw, so the floor is "
+        "a calibration of the same recipe on meters it never saw",
+    )
     parser.add_argument("--wrong-target", type=float, default=0.002)
     parser.add_argument(
         "--wrong-bound",
@@ -527,7 +541,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     meters, _, dropped = meter_real.scan(args.dataset)
-    fit, val = split_meters(meters, args.seed)
+    fit, val = split_meters(meters, args.seed, args.whole_meters_share)
     if args.calibrate_only or args.ensemble:
         files = [torch.load(source, weights_only=True) for source in args.ensemble or [args.out]]
         states = [state for saved in files for state in member_states(saved)]
@@ -599,13 +613,34 @@ def _calibrated(
     second reader confirms.
     """
     cases = validation_cases(val, args.seed, args.split, args.validation_displays)
+    floor_min, floor_confirm = _floors(args.floor_from)
     save_states(states, 0.5, args.out, per_view)
     threshold = calibrate(args.out, cases, args.wrong_target, bound=args.wrong_bound)
+    threshold = raised_to_floor(threshold, floor_min, "min_confidence")
     confirm = None
     if not args.no_second_reader:
         save_states(states, threshold, args.out, per_view, confirm_confidence=0.5)
         confirm = calibrate_confirmation(args.out, cases, args.wrong_target, bound=args.wrong_bound)
+        if confirm is not None:
+            confirm = raised_to_floor(confirm, floor_confirm, "confirm_confidence")
     save_states(states, threshold, args.out, per_view, confirm_confidence=confirm)
+
+
+def _floors(weights: Path | None) -> tuple[float | None, float | None]:
+    """``min_confidence`` and ``confirm_confidence`` of ``weights`` (None: no floor)."""
+    if weights is None:
+        return None, None
+    saved = torch.load(weights, weights_only=True)
+    confirm = saved.get("confirm_confidence")
+    return float(saved["min_confidence"]), None if confirm is None else float(confirm)
+
+
+def raised_to_floor(threshold: float, floor: float | None, name: str) -> float:
+    """``threshold``, or ``floor`` where that is higher (said in the output)."""
+    if floor is None or threshold >= floor:
+        return threshold
+    print(f"{name}: {threshold:.3f} raised to the floor {floor:.3f}", flush=True)
+    return floor
 
 
 def validation_cases(

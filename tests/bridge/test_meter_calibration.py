@@ -14,7 +14,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 
-from train_meter import confirm_threshold_of, threshold_of, wrong_rate_bound  # noqa: E402
+from meter_real import Crop  # noqa: E402
+from train_meter import (  # noqa: E402
+    confirm_threshold_of,
+    raised_to_floor,
+    split_meters,
+    threshold_of,
+    wrong_rate_bound,
+)
 
 
 def readings(right: int, wrong_at: dict[float, int]) -> list[tuple[float, bool]]:
@@ -74,3 +81,35 @@ def test_no_confirm_threshold_where_confirmed_readings_are_mostly_wrong() -> Non
     sure = [(0.99, True, False)] * 100
     below = [(0.8, False, True), (0.7, True, True)]
     assert confirm_threshold_of(sure + below, 0.95, target=0.002) == (None, 100)
+
+
+def crops_of(meters: dict[str, int]) -> dict[str, list[Crop]]:
+    return {
+        name: [Crop(Path(f"{name}/{i}.jpg"), name, i % 100) for i in range(count)]
+        for name, count in meters.items()
+    }
+
+
+METERS = {"gas/a": 400, "water/b": 100, "water/c": 60, "power/d": 40, "lcd/lcd_pb": 80}
+
+
+def test_with_no_whole_meter_held_back_every_meter_is_fitted_and_each_keeps_a_share_back() -> None:
+    fit, val = split_meters(crops_of(METERS), seed=1, whole_share=0)
+    assert set(fit) == set(METERS) == set(val)
+    for name, count in METERS.items():
+        assert len(val[name]) == round(count * 0.15)
+        assert not {c.path for c in val[name]} & {c.path for c in fit[name]}
+
+
+def test_whole_drum_meters_are_held_back_up_to_their_share_and_never_the_lcd() -> None:
+    fit, val = split_meters(crops_of(METERS), seed=1, whole_share=0.4)
+    whole = set(val) - set(fit)
+    assert whole  # some drum meter is seen by validation only
+    assert "lcd/lcd_pb" in fit
+    assert sum(METERS[name] for name in whole) <= 0.4 * sum(METERS.values())
+
+
+def test_a_threshold_calibrated_below_its_floor_is_raised_to_it() -> None:
+    assert raised_to_floor(0.90, 0.949, "min_confidence") == 0.949
+    assert raised_to_floor(0.97, 0.949, "min_confidence") == 0.97
+    assert raised_to_floor(0.90, None, "min_confidence") == 0.90
