@@ -483,7 +483,7 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=WHOLE_METERS_SHARE,
         help="share of the training crops held back for validation as whole meters (0: every "
-        "meter is fitted, 15%% of each kept back; the shipped weights, with --floor-from)",
+        "meter is fitted, 15%% of each kept back; use with --floor-from, bench/RESULTS.md)",
     )
     parser.add_argument(
         "--floor-from",
