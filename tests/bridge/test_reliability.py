@@ -32,16 +32,6 @@ def wait_online(watcher: Watcher, timeout: float = 60) -> None:
     watcher.wait_for("itt/bridge/state", lambda p: p == b"online", timeout=timeout)
 
 
-def wait_ready(watcher: Watcher, timeout: float = 60) -> dict[str, object]:
-    payload = watcher.wait_for(
-        "itt/bridge/info",
-        lambda p: all(m["status"] == "ready" for m in json.loads(p)["models"].values()),
-        timeout=timeout,
-    )
-    info: dict[str, object] = json.loads(payload)
-    return info
-
-
 def in_model(bridge: BridgeProcess) -> None:
     """Return once the bridge's (faulty) model has started on a frame."""
     wait_until(lambda: MODEL_CALL_STARTED in bridge.log, 30, "the frame reaching the model")
@@ -65,7 +55,7 @@ def test_a_result_made_while_the_broker_restarts_is_published_after_reconnecting
     )
     bridge = run_bridge(config, faulty=True)
     watcher = Watcher(mosquitto.port, ["itt/#"])
-    wait_ready(watcher)
+    watcher.wait_ready()
     frame = solid((90, 140, 90))
     watcher.publish("cam/porch", frame)
     in_model(bridge)  # the frame is inside the three-second model call now
@@ -103,7 +93,7 @@ def test_a_frame_in_the_model_at_sigterm_is_handed_back_and_answered_after_resta
         models={"caption": {"engine": "faulty", "model": "delay=20"}},
     )
     bridge = run_bridge(config, faulty=True)
-    wait_ready(watcher)
+    watcher.wait_ready()
     frame = solid((10, 120, 130))
     watcher.publish("cam/porch", frame)
     in_model(bridge)  # inside a model call that would take 20 s
@@ -130,7 +120,7 @@ def test_after_sigkill_the_last_will_fires_and_a_restart_answers_what_came_meanw
         cameras={"porch": {"topic": "cam/porch", "tasks": ["caption"]}}, models=QUICK
     )
     bridge = run_bridge(config, faulty=True)
-    wait_ready(watcher)
+    watcher.wait_ready()
     bridge.kill()
     watcher.wait_for("itt/bridge/state", lambda p: p == b"offline", timeout=30)
     frame = solid((60, 60, 200 - 100))
@@ -150,7 +140,7 @@ def test_a_model_that_raises_or_runs_out_of_memory_gives_errors_and_goes_on(
         models={"caption": {"engine": "faulty", "batch_size": 1}},
     )
     bridge = run_bridge(config, faulty=True)
-    wait_ready(watcher)
+    watcher.wait_ready()
     red, blue, fine = solid((230, 20, 20)), solid((20, 20, 230)), solid((120, 120, 120))
     watcher.publish("cam/porch", red)
     error = watcher.wait_json("itt/porch/error", frame_id=sha(red))
@@ -178,7 +168,7 @@ def test_a_burst_of_hundreds_of_frames_keeps_memory_bounded_and_every_frame_is_c
         cameras=cameras, models={"caption": {"engine": "faulty", "model": "delay=0.2"}}
     )
     bridge = run_bridge(config, faulty=True)
-    wait_ready(watcher)
+    watcher.wait_ready()
     assert bridge.process is not None
     process = psutil.Process(bridge.process.pid)
     rss_before = process.memory_info().rss
@@ -226,7 +216,7 @@ def test_a_qos0_burst_of_large_frames_is_dropped_undecoded_and_memory_stays_boun
         models={"caption": {"engine": "faulty", "model": "delay=0.2"}},
     )
     bridge = run_bridge(config, faulty=True)
-    wait_ready(watcher)
+    watcher.wait_ready()
     assert bridge.process is not None
     process = psutil.Process(bridge.process.pid)
     rss_before = process.memory_info().rss
@@ -267,7 +257,7 @@ def test_a_camera_with_two_tasks_counts_each_frame_once(
         models={"caption": {"engine": "faulty"}, "ocr": {"engine": "faulty"}},
     )
     run_bridge(config, faulty=True)
-    wait_ready(watcher)
+    watcher.wait_ready()
     frames = [jpeg(photo(seed, (160, 120))) for seed in range(3)]
     for frame in frames:
         watcher.publish("cam/drive", frame)
