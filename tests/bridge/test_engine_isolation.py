@@ -8,7 +8,6 @@ the caption model's threads, the meter's result would come after the caption's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,11 +37,7 @@ def test_a_meter_frame_is_answered_while_a_slow_caption_batch_runs(
         },
     )
     bridge = run_bridge(config, faulty=True)
-    watcher.wait_for(  # both models loaded before the caption batch starts
-        "itt/bridge/info",
-        lambda p: all(m["status"] == "ready" for m in json.loads(p)["models"].values()),
-        timeout=120,
-    )
+    watcher.wait_ready(timeout=120)  # both models loaded before the caption batch starts
     watcher.publish("cam/porch", png(Image.new("RGB", (320, 240), (90, 140, 90))))
     wait_until(lambda: MODEL_CALL_STARTED in bridge.log, 30, "the caption batch starting")
 

@@ -94,10 +94,7 @@ def test_every_hostile_or_odd_payload_is_answered_and_the_bridge_keeps_serving(
         },
     )
     bridge = run_bridge(config, faulty=True)
-    watcher.wait_for(
-        "itt/bridge/info",
-        lambda p: json.loads(p)["models"]["caption"]["status"] == "ready",
-    )
+    watcher.wait_ready(timeout=60)
     truncated = jpeg(photo(1))[:3000]
     refused: list[tuple[str, bytes, str]] = [
         ("empty", b"", "empty_payload"),
@@ -160,10 +157,7 @@ def test_the_same_picture_in_other_encodings_is_answered_every_time_with_dedup_o
         models={"caption": {"engine": "faulty", "batch_size": 1}},
     )
     run_bridge(config, faulty=True)
-    watcher.wait_for(
-        "itt/bridge/info",
-        lambda p: json.loads(p)["models"]["caption"]["status"] == "ready",
-    )
+    watcher.wait_ready(timeout=60)
     picture = photo(2, (120, 80))
     versions = [
         encoded(picture, "PNG"),
