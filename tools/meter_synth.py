@@ -17,9 +17,11 @@ Layouts: font-drawn LCD/LED displays are drawn digit by digit in cells of their 
 filling 70-98% of the cell), or, half of the time, typed as one string at the font's own advance,
 as a real panel packs them (and as anyone rendering a display with a 7-segment font would).
 
-Rolling drums: a drum caught between two digits reads as the digit that fills more of its
-window; drums to its left that roll with it (the carry of a 9) follow the same rule.  The
-ground truth of every generated photo follows this rule.
+Rolling drums: a drum caught between two digits is labelled, for training, with the digit that
+fills more of its window (drums to its left that roll with it, the carry of a 9, likewise).
+The reading a photo stands for (``Sample.raw``) follows the reader's carry rule from the drums'
+positions instead (``bridge.meter.carry``, as the real crops' readings do): a last drum 60% of
+the way from 7 to 8 reads 7, the digit it has not yet left.
 """
 
 # ruff: noqa: PLR0912, PLR0915, PLR0917, S311 - a generator script: many knobs, seeded RNG
@@ -36,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from bridge.meter.carry import digits_from_positions
 
 
 def _fonts(folder: str, pattern: str) -> list[Path]:
@@ -147,14 +151,16 @@ class Sample:
     roi: tuple[int, int, int, int]
     digits: int
     decimals: int
-    labels: list[int]  # per digit, 0-9 or BLANK
+    labels: list[int]  # per digit, 0-9 or BLANK: what training teaches each cell
     style: str
     family: str
+    positions: tuple[float, ...] | None = None  # drums: where each stands, in digits (3.4)
 
     @property
     def raw(self) -> str:
-        """The digits as a person reads them (a blank position counts as 0)."""
-        return "".join("0" if d == BLANK else str(d) for d in self.labels)
+        """The reading, as the meter reader's rule reads it (a blank position counts as 0)."""
+        digits = digits_from_positions(self.positions) if self.positions else self.labels
+        return "".join("0" if d == BLANK else str(d) for d in digits)
 
     @property
     def value(self) -> float:
@@ -577,8 +583,8 @@ def _render_drums(
     cell_h: int,
     gap: int,
     roll: bool = True,
-) -> tuple[Image.Image, tuple[int, int, int, int], list[int]]:
-    """Mechanical counter; returns the panel, the digits' box and the true labels."""
+) -> tuple[Image.Image, tuple[int, int, int, int], list[int], tuple[float, ...]]:
+    """Mechanical counter: the panel, the digits' box, their labels and their positions."""
     n = len(labels)
     # The last drum may be caught mid-roll; a 9 rolling to 0 carries its left neighbours.
     offsets = [0.0] * n
@@ -655,7 +661,8 @@ def _render_drums(
         draw.ellipse(
             (cx - r, margin_y + cell_h - 3 * r, cx + r, margin_y + cell_h - r), fill=(230, 230, 230)
         )
-    return panel, (margin_x, margin_y, n * cell_w + (n - 1) * gap, cell_h), truth
+    positions = tuple((label + offset) % 10 for label, offset in zip(labels, offsets, strict=True))
+    return panel, (margin_x, margin_y, n * cell_w + (n - 1) * gap, cell_h), truth, positions
 
 
 def render(
@@ -686,7 +693,7 @@ def render(
         family = rng.choice(fams)
         cell_w = max(8, int(cell_h * rng.uniform(0.55, 0.9)))
         gap = int(cell_w * rng.uniform(0.05, 0.45))
-        panel, box, truth = _render_drums(
+        panel, box, truth, positions = _render_drums(
             rng, style, family, labels, decimals, cell_w, cell_h, gap, roll=reading is None
         )
     else:
@@ -701,9 +708,9 @@ def render(
                 labels[k] = BLANK
                 k += 1
         panel, box = _render_segments(rng, style, family, labels, decimals, cell_w, cell_h, gap)
-        truth = labels
+        truth, positions = labels, None
     return _photograph(
-        rng, panel, box, truth, digits, decimals, style, family, strength, margin, marks
+        rng, panel, box, truth, digits, decimals, style, family, strength, margin, marks, positions
     )
 
 
@@ -719,6 +726,7 @@ def _photograph(
     strength: float,
     margin: tuple[float, float],
     marks: bool = False,
+    positions: tuple[float, ...] | None = None,
 ) -> Sample:
     """Put the panel on a meter body, then tilt, blur, light and compress it like a photo."""
     pad_x = int(panel.width * rng.uniform(0.1, 0.5)) + 10
@@ -822,7 +830,7 @@ def _photograph(
         round(x1 - x0 + 2 * mx),
         round(y1 - y0 + 2 * my),
     )
-    return Sample(canvas, roi, digits, decimals, labels, style, family)
+    return Sample(canvas, roi, digits, decimals, labels, style, family, positions)
 
 
 def split_options(split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
