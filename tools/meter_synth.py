@@ -20,8 +20,8 @@ as a real panel packs them (and as anyone rendering a display with a 7-segment f
 Rolling drums: a drum caught between two digits is labelled, for training, with the digit that
 fills more of its window (drums to its left that roll with it, the carry of a 9, likewise).
 The reading a photo stands for (``Sample.raw``) follows the reader's carry rule from the drums'
-positions instead (``bridge.meter.carry``, as the real crops' readings do): a last drum 60% of
-the way from 7 to 8 reads 7, the digit it has not yet left.
+positions to the nearest tenth instead (``bridge.meter.carry``, as the real crops' labels and
+readings do): a last drum 60% of the way from 7 to 8 reads 7, the digit it has not yet left.
 """
 
 # ruff: noqa: PLR0912, PLR0915, PLR0917, S311 - a generator script: many knobs, seeded RNG
@@ -154,7 +154,7 @@ class Sample:
     labels: list[int]  # per digit, 0-9 or BLANK: what training teaches each cell
     style: str
     family: str
-    positions: tuple[float, ...] | None = None  # drums: where each stands, in digits (3.4)
+    positions: tuple[float, ...] | None = None  # drums: where each stands, to a tenth (3.4)
 
     @property
     def raw(self) -> str:
@@ -661,7 +661,11 @@ def _render_drums(
         draw.ellipse(
             (cx - r, margin_y + cell_h - 3 * r, cx + r, margin_y + cell_h - r), fill=(230, 230, 230)
         )
-    positions = tuple((label + offset) % 10 for label, offset in zip(labels, offsets, strict=True))
+    # to the nearest tenth, as the real crops are labelled (a drum 68% rolled is labelled x.7)
+    positions = tuple(
+        round((label + offset) * 10) % 100 / 10
+        for label, offset in zip(labels, offsets, strict=True)
+    )
     return panel, (margin_x, margin_y, n * cell_w + (n - 1) * gap, cell_h), truth, positions
 
 
