@@ -29,21 +29,15 @@ Reproducible: fixed seeds, dataset commit recorded::
     python tools/train_meter.py --dataset /tmp/tenth --cache /tmp/meter-synth.npz   # shipped
     python tools/train_meter.py --dataset /tmp/tenth --photos 500 --epochs 1 --out /tmp/d.pt
 
-The shipped weights hold three networks, each reading one shifted cut of a region
-(``--ensemble FIRST SECOND THIRD --nets-per-view 1 --validation-displays 8000``,
-``bridge/meter/DATA_CARD.md``).  The first: the defaults (``--photos 4000 --face-photos 0
---synthetic-per-epoch 0 --repeat 3 --epochs 12 --augment basic --split all --seed 20261125``) on
-a machine without fonts-dseg.  The second: the fourth round's second candidate, below.  The third
-round's candidate, not shipped (it read more real displays but fails a
-reader test, ``bench/RESULTS.md``): ``--face-photos 2500 --synthetic-per-epoch 26000`` with
-fonts-dseg, fonts-dejavu-core and the ``meter_synth.FACES`` packages installed.  The fourth
-round's, not shipped either (the same test fails, synthetic displays read worse): the same with
-``--face-styles drum`` (the extra typefaces drawn on drums only).  Its second candidate, the
-best reader so far but not shipped (its calibrated threshold lets wrong values through on the
-judging sets): the same with ``--synthetic-per-epoch 0``; calibrated on 4,000 displays it holds
-back nine readings in ten and still lets some wrong ones through (``bench/RESULTS.md``), but
-paired with the first it lets none through on any bench set.  The third: the second's recipe
-with ``--init-seed 20261203``.
+The shipped weights hold four networks, two reading each shifted cut of a region
+(``--ensemble FIRST A1 A2 A3 --nets-per-view 1 --validation-displays 8000 --whole-meters-share 0
+--floor-from BEFORE``, ``bridge/meter/DATA_CARD.md``).  The first: the defaults (``--photos 4000
+--face-photos 0 --synthetic-per-epoch 0 --repeat 3 --epochs 12 --augment basic --split all --seed
+20261125``) on a machine without fonts-dseg.  The other three: ``--face-photos 2500 --face-styles
+drum --synthetic-per-epoch 0 --whole-meters-share 0`` with fonts-dseg, fonts-dejavu-core and the
+``meter_synth.FACES`` packages installed, ``--init-seed`` 20261125, 20261203 and 20261204 (the
+extra typefaces drawn on drums only; on every training meter rather than 6).  Recipes tried and
+not shipped, and why: ``bench/RESULTS.md`` (issue 10, rounds two to ten).
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
