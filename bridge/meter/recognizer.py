@@ -92,7 +92,8 @@ class DigitReader:
 
         ``cells`` holds ``views`` looks at the same digits one after the other (the region
         cut with small shifts).  Look ``v`` is read by networks ``v``, ``v + 1``... (cyclic),
-        as many as ``nets_per_view`` says and enough that every network reads some look.
+        as many as ``nets_per_view`` says and enough that every network reads some look
+        (four networks, three looks: two a look).
         """
         return self.read_by_member(cells, views)[0]
 
@@ -102,7 +103,8 @@ class DigitReader:
         A network's own are averaged over the looks it read; the second reader asks whether
         the networks agree (``bridge.meter.second_reader``).
         """
-        per_view = min(len(self.nets), max(self.nets_per_view, -(-len(self.nets) // views)))
+        # look v goes to networks v, v + 1...: the last look must reach the last network
+        per_view = min(len(self.nets), max(self.nets_per_view, len(self.nets) - views + 1))
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.float32)).unsqueeze(1)
             batch = batch.contiguous(memory_format=torch.channels_last)

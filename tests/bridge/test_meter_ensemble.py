@@ -73,10 +73,8 @@ def test_a_network_reads_as_its_trained_layers_do(tmp_path: Path, width: int) ->
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
 
 
-def one_a_look(
-    tmp_path: Path, seeds: tuple[int, int, int]
-) -> tuple[list[DigitReader], DigitReader]:
-    """Three networks, each alone, and together in one file with ``nets_per_view: 1``."""
+def one_a_look(tmp_path: Path, seeds: tuple[int, ...]) -> tuple[list[DigitReader], DigitReader]:
+    """Networks, each alone, and together in one file with ``nets_per_view: 1``."""
     states = [trained_apart(seed) for seed in seeds]
     threshold = torch.tensor(0.9)
     for index, state in enumerate(states):
@@ -85,7 +83,8 @@ def one_a_look(
         {"nets": states, "nets_per_view": torch.tensor(1), "min_confidence": threshold},
         tmp_path / "dealt.pt",
     )
-    return [DigitReader(tmp_path / f"{i}.pt") for i in range(3)], DigitReader(tmp_path / "dealt.pt")
+    alone = [DigitReader(tmp_path / f"{i}.pt") for i in range(len(seeds))]
+    return alone, DigitReader(tmp_path / "dealt.pt")
 
 
 def test_three_networks_one_to_a_view_each_read_their_own_look(tmp_path: Path) -> None:
@@ -107,6 +106,21 @@ def test_two_looks_at_three_networks_leave_none_of_them_out(tmp_path: Path) -> N
     read = [reader.probabilities for reader in alone]
     expected = (read[0](first) + read[1](first) + read[1](second) + read[2](second)) / 4
     np.testing.assert_allclose(dealt.probabilities(cells(8), 2), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("count", [4, 5, 6])
+def test_three_looks_at_more_networks_leave_none_of_them_out(tmp_path: Path, count: int) -> None:
+    """Look ``v`` goes to networks ``v``, ``v + 1``...: as many each as reach the last network."""
+    alone, dealt = one_a_look(tmp_path, tuple(range(20, 20 + count)))
+    looks = [cells(12)[v * 4 : (v + 1) * 4] for v in range(3)]
+    mean, members = dealt.read_by_member(cells(12), 3)
+
+    each = count - 2
+    reads = [(v, v + k) for v in range(3) for k in range(each)]
+    expected = sum(alone[net].probabilities(looks[v]) for v, net in reads) / len(reads)
+    np.testing.assert_allclose(mean, expected, atol=1e-6)
+    last = alone[count - 1].probabilities(looks[2])  # the last network reads the last look
+    np.testing.assert_allclose(members[count - 1], last, atol=1e-6)
 
 
 def test_each_network_alone_is_told_apart_for_the_second_reader(tmp_path: Path) -> None:
