@@ -229,18 +229,19 @@ def test_a_meter_reading_one_bridge_published_is_the_other_ones_previous_value(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     answers = Answers(mosquitto.port)
-    cameras = {"meter_0": meter_cameras()["meter_0"]}
+    # meter_1's frames are read surely; the shipped weights hold meter_0's thin `1` back
+    cameras = {"meter_1": meter_cameras()["meter_1"]}
     two_bridges(tmp_path, mosquitto.port, cameras, {"nuc": METER_MODEL, "gpu": METER_MODEL})
     answers.wait_online("nuc", "gpu")
-    watcher = Watcher(mosquitto.port, ["itt/meter_0/#"])
-    higher, _ = meter_frame("meter_0", 9)  # 00001.063, read surely (not every frame is)
-    lower, _ = meter_frame("meter_0", 2)  # 00001.014
-    watcher.publish("cam/meter_0", higher)
-    read = watcher.wait_json("itt/meter_0/meter", frame_id=_sha(higher))
+    watcher = Watcher(mosquitto.port, ["itt/meter_1/#"])
+    higher, _ = meter_frame("meter_1", 9)  # 00001.063
+    lower, _ = meter_frame("meter_1", 2)  # 00001.014
+    watcher.publish("cam/meter_1", higher)
+    read = watcher.wait_json("itt/meter_1/meter", frame_id=_sha(higher))
     assert read["value"] == 1.063
     time.sleep(1)
-    watcher.publish("cam/meter_0", lower)  # to the other bridge, which never saw 1.056 itself
-    error = watcher.wait_json("itt/meter_0/error", frame_id=_sha(lower))
+    watcher.publish("cam/meter_1", lower)  # to the other bridge, which never saw 1.063 itself
+    error = watcher.wait_json("itt/meter_1/error", frame_id=_sha(lower))
     watcher.close()
     assert error["bridge_id"] != read["bridge_id"]
     assert error["error"] == "meter_decreased"
