@@ -31,13 +31,12 @@ Reproducible: fixed seeds, dataset commit recorded::
 
 The shipped weights hold four networks, two reading each shifted cut of a region
 (``--ensemble FIRST A1 A2 A3 --nets-per-view 1 --validation-displays 8000 --whole-meters-share 0
---floor-from BEFORE``, ``bridge/meter/DATA_CARD.md``).  The first: the defaults (``--photos 4000
---face-photos 0 --synthetic-per-epoch 0 --repeat 3 --epochs 12 --augment basic --split all --seed
-20261125``) on a machine without fonts-dseg.  The other three: ``--face-photos 2500 --face-styles
-drum --synthetic-per-epoch 0 --whole-meters-share 0`` with fonts-dseg, fonts-dejavu-core and the
-``meter_synth.FACES`` packages installed, ``--init-seed`` 20261125, 20261203 and 20261204 (the
-extra typefaces drawn on drums only; on every training meter rather than 6).  Recipes tried and
-not shipped, and why: ``bench/RESULTS.md`` (issue 10, rounds two to ten).
+--floor-from BEFORE``, ``bridge/meter/DATA_CARD.md``), each trained with ``--face-photos 2500
+--face-styles drum --synthetic-per-epoch 0 --whole-meters-share 0`` (fonts-dseg,
+fonts-dejavu-core and the ``meter_synth.FACES`` packages installed): FIRST with ``--init-seed
+20261125 --epochs 20``, the others at 12 epochs with ``--init-seed`` 20261125, 20261203 and
+20261204.  Recipes tried and not shipped, and why: ``bench/RESULTS.md`` (issue 10, rounds two to
+ten).
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
