@@ -36,7 +36,7 @@ The shipped weights hold four networks, two reading each shifted cut of a region
 fonts-dejavu-core and the ``meter_synth.FACES`` packages installed): FIRST with ``--init-seed
 20261125 --epochs 20``, the others at 12 epochs with ``--init-seed`` 20261125, 20261203 and
 20261204.  Recipes tried and not shipped, and why: ``bench/RESULTS.md`` (issue 10, rounds two to
-ten).
+eleven).
 """
 
 # ruff: noqa: S311 - seeded RNG for reproducible synthetic data
